@@ -1,0 +1,68 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both are idempotent.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 4
+PYTEST_ARGS ?=
+
+.PHONY: run test e2e serve bench loadtest venv dev-deps browser migrate seed clean check-deploy
+
+venv: $(VENV)/.runtime-installed
+
+$(VENV)/.runtime-installed: requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	@touch $@
+
+dev-deps: $(VENV)/.dev-installed
+
+$(VENV)/.dev-installed: $(VENV)/.runtime-installed requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+browser: dev-deps
+	@$(BIN)/python scripts/ensure_browser.py
+
+migrate: venv
+	DEBUG=1 $(BIN)/python manage.py migrate --noinput
+
+seed: migrate
+	DEBUG=1 $(BIN)/python manage.py seed_demo
+
+## make run: virtualenv, dependencies, database, demo data, then the app on http://127.0.0.1:8000
+run: seed
+	@echo "Serving on http://$(HOST):$(PORT)/  (Ctrl+C to stop)"
+	DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+## make test: everything the tests need (a browser included), then the whole suite, end-to-end included
+test: browser
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## make e2e [BASE_URL=https://staging.example]: only the browser tests, against live_server or a running server
+e2e: browser
+	BASE_URL="$(BASE_URL)" $(BIN)/python -m pytest e2e $(PYTEST_ARGS)
+
+## make serve: production-style serving (gunicorn, several workers, whitenoise); reads the same variables
+serve: venv
+	$(BIN)/python manage.py collectstatic --noinput -v0
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/gunicorn site_config.wsgi:application --bind $(HOST):$(PORT) --workers $(WORKERS) \
+		--access-logfile - --timeout 30 --graceful-timeout 10
+
+check-deploy: venv
+	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-$$(head -c 48 /dev/urandom | base64)} ALLOWED_HOSTS=$${ALLOWED_HOSTS:-messages.example} \
+		$(BIN)/python manage.py check --deploy --fail-level WARNING
+
+bench: dev-deps
+	$(BIN)/python manage.py bench $(BENCH_ARGS)
+
+## make loadtest [LOADTEST_SECONDS=60]: gunicorn on 127.0.0.1 with a throwaway database, 50 locust users; prints req/s, latency, RSS
+loadtest: dev-deps
+	$(BIN)/python loadtest/run.py
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache e2e/artifacts

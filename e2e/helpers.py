@@ -1,0 +1,60 @@
+"""Steps a person takes, for the journeys. Role and label locators first."""
+
+import re
+
+from playwright.sync_api import Page, expect
+
+PASSWORD = "a-long-e2e-passphrase"
+
+
+def sign_up(page: Page, username: str, password: str = PASSWORD) -> None:
+    page.goto("/accounts/signup/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_label("Password confirmation").fill(password)
+    page.get_by_role("button", name="Sign up").click()
+    expect(page.get_by_text(f"Signed in as {username}")).to_be_attached()
+
+
+def log_in(page: Page, username: str, password: str = PASSWORD) -> None:
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_text(f"Signed in as {username}")).to_be_attached()
+
+
+def compose(page: Page, to: str, text: str, *, pick_from_search: bool = True) -> None:
+    """Write a new message from the compose page; returns once its conversation is open."""
+    page.goto("/compose/")
+    to_field = page.get_by_label("To", exact=True)
+    if pick_from_search:
+        to_field.press_sequentially(to[:5])
+        page.get_by_role("button", name=to, exact=True).click()
+    else:
+        to_field.fill(to)
+    page.get_by_label("Message", exact=True).fill(text)
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_role("heading", name=re.compile(rf"^(Conversation with {re.escape(to)}|Notes to self)$"))).to_be_visible()
+    expect(message(page, text).first).to_be_visible()
+
+
+def send_in_conversation(page: Page, text: str) -> None:
+    page.get_by_label("Message", exact=True).fill(text)
+    page.get_by_role("button", name="Send", exact=True).click()
+
+
+def open_conversation(page: Page, with_user: str) -> None:
+    page.goto("/")
+    conversations = page.get_by_role("region", name="Conversations")
+    conversations.get_by_role("link", name=re.compile(rf"^{re.escape(with_user)}(,|$)")).click()
+    expect(page.get_by_role("heading", name=f"Conversation with {with_user}")).to_be_visible()
+
+
+def message(page: Page, text: str):
+    """The message article whose body holds `text`."""
+    return page.get_by_test_id("message").filter(has_text=text)
+
+
+def unread_badge(page: Page):
+    return page.get_by_role("link", name=re.compile(r"^Inbox"))

@@ -1,0 +1,34 @@
+"""Fetch private data for a user, or raise Http404. Private data is loaded no other way.
+
+A 404 (not 403) for what is not yours: nobody learns whether it exists.
+"""
+
+from django.http import Http404
+
+from .models import Conversation, Message
+
+
+def get_conversation_for(user, conversation_id) -> Conversation:
+    conversation = (
+        Conversation.objects.for_user(user)
+        .select_related("user_low", "user_high")
+        .filter(pk=conversation_id)
+        .first()
+    )
+    if conversation is None:
+        raise Http404("No such conversation.")
+    return conversation
+
+
+def get_message_for(user, message_id, *, to_edit: bool = False) -> Message:
+    """A message the user may see (sent or received); with to_edit, one they sent."""
+    messages = Message.objects.filter(sender=user) if to_edit else Message.objects.visible_to(user)
+    message = messages.with_people().filter(pk=message_id).first()
+    if message is None:
+        raise Http404("No such message.")
+    return message
+
+
+def get_thread_for(user, message_id) -> Message:
+    """The message at the top of a thread view, if the user is one of its two people."""
+    return get_message_for(user, message_id)

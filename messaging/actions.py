@@ -1,0 +1,222 @@
+"""Every write with side effects. Views, commands and signals change state only here."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from django.contrib.auth import get_user_model
+from django.contrib.sessions.models import Session
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import F, Subquery
+from django.utils import timezone
+
+from .models import Conversation, Message, MessageHistory, Notification, clean_content
+from .unread import forget_badges_on_commit
+
+logger = logging.getLogger("messaging")
+User = get_user_model()
+
+
+class EditConflict(Exception):
+    """The message changed after the editor opened it; `current` is the newer version."""
+
+    def __init__(self, current: Message):
+        super().__init__("This message was changed elsewhere since you started editing.")
+        self.current = current
+
+
+def content_token(content: str) -> str:
+    """A short fingerprint of a message's text, carried by the edit form to detect conflicts."""
+    return hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def _lock_user(user_id: int) -> None:
+    # Holding the receiver's row until commit means an account deletion cannot
+    # slip between our check and our insert: either it happened before (clear
+    # error) or it waits and then removes our message too.
+    if not User.objects.select_for_update().filter(pk=user_id).exists():
+        raise ValidationError({"to": "This person no longer has an account."})
+
+
+@transaction.atomic
+def send_message(sender, *, to, content: str) -> Message:
+    """Store a new message from `sender` to `to` (who may be `sender`: a note to self).
+
+    Guarantees: the content is validated (ValidationError, nothing written), the
+    receiver still exists, and the message, its notification and the
+    conversation's new version commit together.
+    """
+    content = clean_content(content)
+    _lock_user(to.pk)
+    message = Message(sender=sender, receiver=to, content=content)
+    message.save()
+    return message
+
+
+@transaction.atomic
+def reply_to_message(parent: Message, *, sender, content: str) -> Message:
+    """Answer `parent` within its conversation; the reply goes to the other participant.
+
+    Guarantees: only a participant can reply, the parent still exists, and the
+    reply stays in the parent's conversation.
+    """
+    content = clean_content(content)
+    if not Message.objects.select_for_update().filter(pk=parent.pk).exists():
+        raise ValidationError({"content": "The message you are replying to was deleted."})
+    if sender.pk not in (parent.sender_id, parent.receiver_id):
+        raise PermissionDenied("Only the two people of a conversation can reply in it.")
+    receiver_id = parent.receiver_id if parent.sender_id == sender.pk else parent.sender_id
+    _lock_user(receiver_id)
+    message = Message(
+        sender=sender,
+        receiver_id=receiver_id,
+        content=content,
+        parent_message=parent,
+        conversation_id=parent.conversation_id,
+    )
+    message.save()
+    return message
+
+
+@transaction.atomic
+def edit_message(message: Message, *, editor, content: str, base_token: str | None = None) -> Message:
+    """Replace the text of `message`, keeping the old version in its history.
+
+    Guarantees: only the sender edits; the row is locked so concurrent edits are
+    serialised and each leaves one history row; with `base_token` (the
+    fingerprint of the text the editor started from) a change made meanwhile
+    raises EditConflict instead of being overwritten.
+    """
+    content = clean_content(content)
+    current = Message.objects.select_for_update().filter(pk=message.pk).first()
+    if current is None:
+        raise ValidationError({"content": "This message was deleted."})
+    if current.sender_id != editor.pk:
+        raise PermissionDenied("Only the sender can edit a message.")
+    if base_token is not None and content_token(current.content) != base_token:
+        raise EditConflict(current)
+    if current.content != content:
+        current.content = content
+        current._editor_id = editor.pk
+        current.save(update_fields=["content", "edited"])
+    return current
+
+
+def mark_conversation_read(conversation: Conversation, *, user) -> int:
+    """Mark every message to `user` in the conversation read, and their notifications.
+
+    Returns how many messages changed. Opening a read conversation writes nothing
+    (this runs on every visit and every poll).
+    """
+    unread = Message.objects.filter(conversation=conversation, receiver=user, read=False).order_by()
+    ids = list(unread.values_list("pk", flat=True)[:10_000])
+    if not ids:
+        return 0
+    with transaction.atomic():
+        # Count only what this call flipped: a concurrent reader may have won some rows.
+        count = Message.objects.filter(pk__in=ids, read=False).update(read=True)
+        Notification.objects.filter(user=user, read=False, message_id__in=ids).update(read=True)
+        # The sender's page shows "Seen" on these: stamp them so their poll brings it.
+        bump_conversation(conversation.pk, changed_message_ids=ids)
+        forget_badges_on_commit(user.pk)
+    return count
+
+
+mark_thread_read = mark_conversation_read
+
+
+@transaction.atomic
+def mark_notifications_read(user, *, ids: list[int] | None = None) -> int:
+    """Mark the user's notifications read: the given ones, or all. Returns how many."""
+    notifications = Notification.objects.filter(user=user, read=False)
+    if ids is not None:
+        notifications = notifications.filter(pk__in=ids)
+    return notifications.update(read=True)
+
+
+@transaction.atomic
+def set_messages_read(messages, *, read: bool) -> int:
+    """Admin bulk action: flag messages read or unread, keeping badges and caches right."""
+    messages = list(messages.values_list("pk", "receiver_id", "conversation_id"))
+    count = Message.objects.filter(pk__in=[pk for pk, _, _ in messages]).update(read=read)
+    for conversation_id in {c for _, _, c in messages}:
+        bump_conversation(conversation_id, changed_message_ids=[pk for pk, _, c in messages if c == conversation_id])
+    receivers = {r for _, r, _ in messages}
+    forget_badges_on_commit(*receivers)
+    return count
+
+
+@transaction.atomic
+def delete_account(user) -> None:
+    """Delete the user and everything of theirs: their messages (sent and received),
+    conversations, notifications and history go by CASCADE, the rest by the
+    user's post_delete signal (forget_user). Nobody else's conversations change."""
+    user.delete()
+
+
+# --- Called by signals ------------------------------------------------------------
+
+
+def record_edit(message: Message) -> None:
+    """Before a stored message is saved: keep its old content if the content changes."""
+    old = Message.objects.filter(pk=message.pk).values_list("content", flat=True).first()
+    if old is None or old == message.content:
+        return
+    MessageHistory.objects.create(
+        message_id=message.pk,
+        old_content=old,
+        edited_by_id=getattr(message, "_editor_id", None) or message.sender_id,
+    )
+    message.edited = True
+
+
+def notify_receiver(message: Message) -> None:
+    """After a new message: notify its receiver (nobody, for a note to self)."""
+    if message.is_note_to_self:
+        return
+    kind = Notification.Kind.REPLY if message.parent_message_id else Notification.Kind.MESSAGE
+    Notification.objects.create(user_id=message.receiver_id, message=message, kind=kind, created_at=message.timestamp)
+    forget_badges_on_commit(message.receiver_id)
+
+
+def bump_conversation(conversation_id: int, *, changed_message_ids=(), last_message_at=None) -> None:
+    """Raise the conversation's version and stamp the changed messages with it.
+
+    The UPDATE locks the conversation row until commit, so versions are handed
+    out in commit order and a poll that has version N never misses a change <= N.
+    """
+    changes = {"version": F("version") + 1}
+    if last_message_at is not None:
+        changes["last_message_at"] = last_message_at
+    Conversation.objects.filter(pk=conversation_id).update(**changes)
+    if changed_message_ids:
+        Message.objects.filter(pk__in=changed_message_ids).update(
+            changed_version=Subquery(Conversation.objects.filter(pk=conversation_id).values("version")[:1])
+        )
+
+
+def touch_conversation(message: Message, *, new_message: bool) -> None:
+    """After a message is written or deleted: its conversation's cached fragments are stale."""
+    changed = [message.pk]
+    if new_message and message.parent_message_id:
+        changed.append(message.parent_message_id)  # its "N replies" changed
+    bump_conversation(
+        message.conversation_id,
+        changed_message_ids=changed if message.pk else (),
+        last_message_at=message.timestamp if new_message else None,
+    )
+
+
+def forget_user(user) -> None:
+    """After a user row is deleted: remove what CASCADE cannot reach (sessions, cached counts)."""
+    user_id = str(user.pk)
+    stale = [
+        session.pk
+        for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
+        if str(session.get_decoded().get("_auth_user_id")) == user_id
+    ]
+    Session.objects.filter(pk__in=stale).delete()
+    forget_badges_on_commit(user.pk)
+    logger.info("account %s deleted", user.pk)

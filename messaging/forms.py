@@ -1,0 +1,109 @@
+import re
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import UserCreationForm
+from django.urls import reverse_lazy
+
+from .models import MAX_CONTENT_LENGTH, clean_content
+
+User = get_user_model()
+
+
+class ContentField(forms.CharField):
+    """Message text: stripped, 1 to 5,000 characters, errors worded for people."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("label", "Message")
+        kwargs.setdefault(
+            "widget",
+            forms.Textarea(attrs={"rows": 2, "maxlength": MAX_CONTENT_LENGTH, "placeholder": "Write a message…"}),
+        )
+        kwargs.setdefault("error_messages", {"required": "A message can't be empty."})
+        super().__init__(strip=True, **kwargs)
+
+    def clean(self, value):
+        value = super().clean(value)
+        return clean_content(value)
+
+
+class MessageForm(forms.Form):
+    content = ContentField(
+        widget=forms.Textarea(
+            attrs={"rows": 2, "maxlength": MAX_CONTENT_LENGTH, "placeholder": "Write a message…", "data-enter-sends": ""}
+        )
+    )
+
+
+class ReplyForm(forms.Form):
+    content = ContentField(label="Your reply")
+
+
+class ComposeForm(forms.Form):
+    to = forms.CharField(
+        label="To",
+        max_length=150,
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "off",
+                "placeholder": "Type a username",
+                "spellcheck": "false",
+                "aria-controls": "user-results",
+                # Active search: matching usernames appear under the field as you type.
+                "hx-get": reverse_lazy("messaging:user-search"),
+                "hx-trigger": "input changed delay:250ms, search",
+                "hx-target": "#user-results",
+                "hx-swap": "outerHTML",
+                "hx-sync": "this:replace",
+            }
+        ),
+        error_messages={"required": "Choose who to write to."},
+    )
+    content = ContentField()
+
+    def clean_to(self):
+        username = self.cleaned_data["to"].strip()
+        user = User.objects.filter(username__iexact=username, is_active=True).first()
+        if user is None:
+            raise forms.ValidationError(f"There is no user called “{username}”.")
+        return user
+
+
+class BaseTokenField(forms.CharField):
+    """The fingerprint of the text an edit started from (hidden; only our page writes it)."""
+
+    def clean(self, value):
+        # A mangled token (NUL, too long, not hex) reads as "stale": the user then sees the
+        # conflict message, instead of a 422 with an error on a field they cannot see.
+        value = value or ""
+        return value if re.fullmatch(r"[0-9a-f]{1,64}", value) else ("stale" if value else "")
+
+
+class EditForm(forms.Form):
+    content = ContentField(label="Edit message")
+    base = BaseTokenField(widget=forms.HiddenInput, required=False)
+
+
+class DeleteAccountForm(forms.Form):
+    password = forms.CharField(
+        label="Your password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text="Type your password to confirm. This cannot be undone.",
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_password(self):
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError("That password is not right.")
+        return password
+
+
+class SignupForm(UserCreationForm):
+    class Meta(UserCreationForm.Meta):
+        model = User
+        fields = ("username",)

@@ -1,0 +1,311 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator, MinLengthValidator
+from django.db import models
+from django.db.models import Count, F, OuterRef, Q, Subquery, Value
+from django.urls import reverse
+from django.utils import timezone
+from django_cte import CTE, with_cte
+
+MAX_CONTENT_LENGTH = 5000
+
+
+def clean_content(value: str) -> str:
+    """Strip surrounding whitespace and check the length; never truncate."""
+    content = (value or "").strip()
+    if not content:
+        raise ValidationError("A message can't be empty.", code="empty")
+    if len(content) > MAX_CONTENT_LENGTH:
+        raise ValidationError(
+            f"A message can have at most {MAX_CONTENT_LENGTH:,} characters (it has {len(content):,}).",
+            code="too_long",
+        )
+    if "\x00" in content:
+        raise ValidationError("A message can't contain NUL characters.", code="nul")
+    return content
+
+
+class ConversationQuerySet(models.QuerySet):
+    def for_user(self, user):
+        return self.filter(Q(user_low=user) | Q(user_high=user))
+
+    def between(self, a, b):
+        low, high = sorted([a.pk, b.pk])
+        return self.filter(user_low_id=low, user_high_id=high)
+
+    def with_inbox_columns(self, user):
+        """Annotate the last message's id and the user's unread count, one subquery each."""
+        last = Message.objects.filter(conversation=OuterRef("pk")).order_by("-pk").values("pk")[:1]
+        unread = (
+            Message.objects.filter(conversation=OuterRef("pk"), receiver=user, read=False)
+            .order_by()
+            .values("conversation")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        return self.select_related("user_low", "user_high").annotate(
+            last_message_id=Subquery(last),
+            unread_count=models.functions.Coalesce(Subquery(unread), Value(0)),
+        )
+
+
+class ConversationManager(models.Manager.from_queryset(ConversationQuerySet)):
+    def get_or_create_between(self, a, b) -> Conversation:
+        low, high = sorted([a.pk, b.pk])
+        conversation, _ = self.get_or_create(user_low_id=low, user_high_id=high)
+        return conversation
+
+
+class Conversation(models.Model):
+    """The pair of users who write to each other (a user may also write to themselves).
+
+    The pair is stored ordered (user_low.pk <= user_high.pk) so it is unique per
+    unordered pair. `version` goes up on every change to the conversation's
+    messages; cached fragments put it in their URL, so a cached page can never
+    hide a newer message, whichever process cached it.
+    """
+
+    user_low = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    user_high = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveBigIntegerField(default=0)
+
+    objects = ConversationManager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user_low", "user_high"], name="conversation_unique_pair"),
+            models.CheckConstraint(condition=Q(user_low__lte=F("user_high")), name="conversation_ordered_pair"),
+        ]
+        indexes = [
+            models.Index(fields=["user_low", "-last_message_at"], name="conv_low_recent_idx"),
+            models.Index(fields=["user_high", "-last_message_at"], name="conv_high_recent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_low} ↔ {self.user_high}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("messaging:conversation-detail", args=[self.pk])
+
+    def has_participant(self, user) -> bool:
+        return user.pk in (self.user_low_id, self.user_high_id)
+
+    def other(self, user):
+        """The other participant, as seen by `user` (themselves for notes to self)."""
+        return self.user_high if user.pk == self.user_low_id else self.user_low
+
+    @property
+    def is_self(self) -> bool:
+        return self.user_low_id == self.user_high_id
+
+
+class MessageQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        return self.filter(Q(sender=user) | Q(receiver=user))
+
+    def in_conversation(self, conversation):
+        return self.filter(conversation=conversation)
+
+    def changed_between(self, since: int, until: int):
+        return self.filter(changed_version__gt=since, changed_version__lte=until)
+
+    def for_display(self):
+        """What a message row shows: its people, the message it answers, its reply count."""
+        return self.select_related("sender", "receiver", "parent_message__sender").annotate(
+            reply_count=Count("replies")
+        )
+
+    def with_people(self):
+        return self.select_related("sender", "receiver")
+
+    def thread_of(self, root: Message):
+        """The root and every reply below it, at any depth, in one recursive query.
+
+        Each row carries `depth` (0 for the root). Sender and receiver are joined.
+        """
+
+        def descendants(cte):
+            return (
+                Message.objects.filter(pk=root.pk)
+                .order_by()
+                .values("id", depth=Value(0, output_field=models.IntegerField()))
+                .union(
+                    cte.join(Message, parent_message_id=cte.col.id)
+                    .order_by()
+                    .values(
+                        "id", depth=cte.col.depth + Value(1, output_field=models.IntegerField())
+                    ),
+                    all=True,
+                )
+            )
+
+        cte = CTE.recursive(descendants)
+        return with_cte(
+            cte,
+            select=cte.join(self.model, id=cte.col.id)
+            .select_related("sender", "receiver")
+            .annotate(depth=cte.col.depth)
+            .order_by("timestamp", "pk"),
+        )
+
+
+class UnreadMessagesManager(models.Manager):
+    """`Message.unread`: messages nobody has read yet."""
+
+    # Just what an inbox row shows: who, what, when, and where to link.
+    INBOX_FIELDS = (
+        "id",
+        "content",
+        "timestamp",
+        "conversation_id",
+        "parent_message_id",
+        "receiver_id",
+        "sender_id",
+        "sender__id",
+        "sender__username",
+    )
+
+    def get_queryset(self):
+        return MessageQuerySet(self.model, using=self._db).filter(read=False)
+
+    def for_user(self, user):
+        return (
+            self.get_queryset()
+            .filter(receiver=user)
+            .select_related("sender")
+            .only(*self.INBOX_FIELDS)
+            .order_by("-timestamp", "-pk")
+        )
+
+    def unread_count(self, user) -> int:
+        return self.get_queryset().filter(receiver=user).count()
+
+
+class Message(models.Model):
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages", editable=False
+    )
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sent_messages")
+    receiver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="received_messages"
+    )
+    content = models.TextField(
+        validators=[MinLengthValidator(1), MaxLengthValidator(MAX_CONTENT_LENGTH)],
+    )
+    timestamp = models.DateTimeField(default=timezone.now)
+    edited = models.BooleanField(default=False)
+    read = models.BooleanField(default=False)
+    parent_message = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="replies"
+    )
+    # The conversation version at which this row last changed (sent, edited,
+    # read, replied to): a poll asks for the rows changed since the version it has.
+    changed_version = models.PositiveBigIntegerField(default=0, editable=False)
+
+    objects = MessageQuerySet.as_manager()
+    unread = UnreadMessagesManager()
+
+    class Meta:
+        default_manager_name = "objects"
+        base_manager_name = "objects"
+        ordering = ["timestamp", "pk"]
+        indexes = [
+            # A conversation's messages, newest first (pages, polls, last message).
+            models.Index(fields=["conversation", "-id"], name="msg_conversation_recent_idx"),
+            # Replies of a message in order (the recursive thread query joins on it).
+            models.Index(fields=["parent_message", "timestamp"], name="msg_replies_idx"),
+            # The unread inbox and badge: partial where the database supports it.
+            models.Index(
+                fields=["receiver", "-timestamp"], condition=Q(read=False), name="msg_unread_receiver_idx"
+            ),
+            # What changed in a conversation since a version (the live poll).
+            models.Index(fields=["conversation", "changed_version"], name="msg_conversation_changes_idx"),
+            # Unread per conversation (inbox counts, mark-read).
+            models.Index(
+                fields=["conversation", "receiver"], condition=Q(read=False), name="msg_unread_conv_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sender} → {self.receiver}: {self.content[:40]}"
+
+    def get_absolute_url(self) -> str:
+        return f"{reverse('messaging:conversation-detail', args=[self.conversation_id])}#message-{self.pk}"
+
+    def get_thread_url(self) -> str:
+        return reverse("messaging:thread-detail", args=[self.pk])
+
+    @property
+    def is_note_to_self(self) -> bool:
+        return self.sender_id == self.receiver_id
+
+    def clean(self):
+        try:
+            self.content = clean_content(self.content)
+        except ValidationError as error:
+            raise ValidationError({"content": error.messages}) from None
+        # The parent is checked when the reply is written; later saves keep it.
+        if self._state.adding and self.parent_message_id is not None:
+            parent = self.parent_message
+            if {parent.sender_id, parent.receiver_id} != {self.sender_id, self.receiver_id}:
+                raise ValidationError(
+                    {"parent_message": "A reply must stay between the two people of the message it answers."}
+                )
+
+    def save(self, *args, update_fields=None, **kwargs):
+        # Validation runs on every save, so Message.objects.create() from a shell
+        # rejects what the forms reject instead of storing it or truncating it.
+        self.clean()
+        if self.conversation_id is None:
+            if self.parent_message_id is not None:
+                self.conversation_id = self.parent_message.conversation_id
+            else:
+                self.conversation = Conversation.objects.get_or_create_between(self.sender, self.receiver)
+        if self._state.adding and self.is_note_to_self:
+            self.read = True  # a note to self is never "unread"
+        if update_fields is not None and "content" in update_fields:
+            # The pre_save signal sets `edited` when the content really changes.
+            update_fields = {*update_fields, "edited"}
+        super().save(*args, update_fields=update_fields, **kwargs)
+
+
+class Notification(models.Model):
+    class Kind(models.TextChoices):
+        MESSAGE = "message", "New message"
+        REPLY = "reply", "New reply"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.MESSAGE)
+    created_at = models.DateTimeField(default=timezone.now)
+    read = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="notif_user_recent_idx"),
+            models.Index(fields=["user"], condition=Q(read=False), name="notif_unread_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for {self.user}"
+
+
+class MessageHistory(models.Model):
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="history")
+    old_content = models.TextField()
+    edited_at = models.DateTimeField(default=timezone.now)
+    edited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-edited_at", "-pk"]
+        verbose_name_plural = "message histories"
+        indexes = [models.Index(fields=["message", "-edited_at"], name="history_message_idx")]
+
+    def __str__(self) -> str:
+        return f"Version of message {self.message_id} before {self.edited_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,39 @@
+"""Signal receivers. Each is a guard and one call to a named function in actions."""
+
+from django.contrib.auth import get_user_model
+from django.db.models.signals import post_delete, post_save, pre_save
+
+from . import actions
+from .models import Message
+
+
+def message_pre_save(sender, instance: Message, raw=False, **kwargs):
+    # Any edit (view, admin, shell) of a stored message keeps its old version.
+    if raw or instance._state.adding or instance.pk is None:
+        return
+    actions.record_edit(instance)
+
+
+def message_post_save(sender, instance: Message, created=False, raw=False, **kwargs):
+    if raw:
+        return
+    actions.touch_conversation(instance, new_message=created)
+    if created:
+        actions.notify_receiver(instance)
+
+
+def message_post_delete(sender, instance: Message, origin=None, **kwargs):
+    # When a user or a whole conversation is deleted, the conversation goes too.
+    if isinstance(origin, Message):
+        actions.touch_conversation(instance, new_message=False)
+
+
+def user_post_delete(sender, instance, **kwargs):
+    actions.forget_user(instance)
+
+
+def connect():
+    pre_save.connect(message_pre_save, sender=Message, dispatch_uid="message_pre_save")
+    post_save.connect(message_post_save, sender=Message, dispatch_uid="message_post_save")
+    post_delete.connect(message_post_delete, sender=Message, dispatch_uid="message_post_delete")
+    post_delete.connect(user_post_delete, sender=get_user_model(), dispatch_uid="user_post_delete")

@@ -1,0 +1,75 @@
+import pytest
+from django.core.cache import cache
+
+from messaging import actions
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def make_user(django_user_model):
+    def make(username, password="pw-for-tests-123"):
+        return django_user_model.objects.create_user(username=username, password=password)
+
+    return make
+
+
+@pytest.fixture
+def alice(make_user):
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(make_user):
+    return make_user("bob")
+
+
+@pytest.fixture
+def carol(make_user):
+    return make_user("carol")
+
+
+def client_for(client_class, user):
+    c = client_class()
+    c.force_login(user)
+    return c
+
+
+@pytest.fixture
+def alice_client(alice):
+    from django.test import Client
+
+    return client_for(Client, alice)
+
+
+@pytest.fixture
+def bob_client(bob):
+    from django.test import Client
+
+    return client_for(Client, bob)
+
+
+@pytest.fixture
+def carol_client(carol):
+    from django.test import Client
+
+    return client_for(Client, carol)
+
+
+@pytest.fixture
+def message(alice, bob):
+    """Alice wrote to Bob."""
+    return actions.send_message(alice, to=bob, content="Hello Bob")
+
+
+@pytest.fixture
+def conversation(message):
+    return message.conversation
+
+
+HX = {"HX-Request": "true"}

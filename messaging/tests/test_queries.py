@@ -1,0 +1,100 @@
+"""Query counts of the busy pages: they must not grow with the data."""
+
+import pytest
+from django.urls import reverse
+
+from messaging import actions
+from messaging.models import Message
+from messaging.threads import build_tree
+
+from .conftest import HX
+
+pytestmark = pytest.mark.django_db
+
+
+def fill_inbox(bob, make_user, conversations, per_conversation=2):
+    for n in range(conversations):
+        other = make_user(f"friend{len(bob.username)}{n:03}")
+        for _ in range(per_conversation):
+            actions.send_message(other, to=bob, content="hi")
+
+
+@pytest.mark.parametrize("conversations", [1, 10, 60])
+def test_inbox_queries_are_fixed(bob, bob_client, make_user, conversations, django_assert_max_num_queries):
+    fill_inbox(bob, make_user, conversations)
+    bob_client.get(reverse("messaging:unread-badge"), headers=HX)  # badge count cached
+    # session, user, unread page, conversations page, last messages
+    with django_assert_max_num_queries(5):
+        response = bob_client.get(reverse("messaging:inbox"))
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("size", [1, 20, 200])
+def test_conversation_page_queries_are_fixed(alice, bob, bob_client, size, django_assert_max_num_queries):
+    message = None
+    for n in range(size):
+        message = actions.send_message(alice, to=bob, content=f"m{n}")
+        if n % 3 == 0:
+            actions.reply_to_message(message, sender=bob, content="re")
+    actions.mark_conversation_read(message.conversation, user=bob)
+    bob_client.get(reverse("messaging:unread-badge"), headers=HX)
+    # session, user, conversation, unread ids (none left), messages page
+    with django_assert_max_num_queries(6):
+        bob_client.get(reverse("messaging:conversation-detail", args=[message.conversation_id]))
+
+
+def statements(queries):
+    """The queries a request would run: SAVEPOINTs exist only because the test runs in a transaction."""
+    return [q["sql"] for q in queries if "SAVEPOINT" not in q["sql"]]
+
+
+def test_send_takes_at_most_six_queries(alice, bob):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    actions.send_message(alice, to=bob, content="first")  # the conversation exists
+    with CaptureQueriesContext(connection) as queries:
+        actions.send_message(alice, to=bob, content="second")
+    # lock receiver, conversation, insert message, bump version, stamp message, insert notification
+    assert len(statements(queries)) <= 6, statements(queries)
+
+
+def build_chain(alice, bob, replies, depth):
+    """A root with `replies` replies arranged in chains `depth` deep, written with bulk_create."""
+    root = actions.send_message(alice, to=bob, content="root")
+    parents = [root]
+    created = 0
+    while created < replies:
+        chain_parent = root
+        for _ in range(min(depth, replies - created)):
+            message = Message(
+                sender=bob, receiver=alice, content=f"r{created}", parent_message=chain_parent,
+                conversation_id=root.conversation_id,
+            )
+            Message.objects.bulk_create([message])
+            chain_parent = message
+            created += 1
+        parents.append(chain_parent)
+    return root
+
+
+@pytest.mark.parametrize("replies,depth", [(1, 1), (50, 10), (500, 50)])
+def test_thread_fetch_is_one_query_at_any_size(alice, bob, replies, depth, django_assert_num_queries):
+    root = build_chain(alice, bob, replies, depth)
+    with django_assert_num_queries(1):
+        rows = list(Message.objects.thread_of(root))
+    assert len(rows) == replies + 1
+    assert max(r.depth for r in rows) == min(depth, replies)
+    with django_assert_num_queries(0):
+        tree = build_tree(root, rows)
+        [n.message.sender.username for n in tree]
+
+
+@pytest.mark.parametrize("replies,depth", [(1, 1), (50, 10), (500, 50)])
+def test_thread_view_queries_are_fixed(alice, bob, bob_client, replies, depth, django_assert_max_num_queries):
+    root = build_chain(alice, bob, replies, depth)
+    bob_client.get(reverse("messaging:unread-badge"), headers=HX)
+    # session, user, root (access), thread
+    with django_assert_max_num_queries(4):
+        response = bob_client.get(reverse("messaging:thread-detail", args=[root.pk]), headers=HX)
+    assert response.content.decode().count('data-testid="thread-node"') == replies

@@ -1,0 +1,129 @@
+// Small behaviours htmx attributes cannot express. No inline script anywhere (CSP).
+(function () {
+  "use strict";
+
+  var baseTitle = document.title.replace(/^\(\d+\)\s*/, "");
+
+  // Polls only run while the tab is visible; a tab that comes back polls at once.
+  document.body.addEventListener("htmx:beforeRequest", function (evt) {
+    var elt = evt.detail.elt;
+    if (document.hidden && elt.hasAttribute("data-poll") && evt.detail.requestConfig &&
+        evt.detail.requestConfig.triggeringEvent && evt.detail.requestConfig.triggeringEvent.type !== "unread-changed") {
+      evt.preventDefault();
+    }
+  });
+  document.addEventListener("visibilitychange", function () {
+    if (document.hidden) return;
+    document.querySelectorAll("[data-poll][hx-get]").forEach(function (elt) {
+      htmx.trigger(elt, "poll-now");
+    });
+  });
+
+  // The unread count: page title and a polite announcement when it changes.
+  function showUnread(badge) {
+    if (!badge) return;
+    var count = parseInt(badge.getAttribute("data-unread-count") || "0", 10);
+    document.title = (count > 0 ? "(" + count + ") " : "") + baseTitle;
+    var live = document.getElementById("live-status");
+    var previous = parseInt(document.body.getAttribute("data-unread-count") || "-1", 10);
+    if (live && previous >= 0 && previous !== count) {
+      live.textContent = count === 0 ? "No unread messages" : count + " unread message" + (count === 1 ? "" : "s");
+    }
+    document.body.setAttribute("data-unread-count", String(count));
+  }
+  showUnread(document.getElementById("unread-badge"));
+
+  // Rows changed in a conversation: replace the ones shown, append the new ones.
+  function applyChanges(container) {
+    var list = document.getElementById("message-items");
+    if (!list) return;
+    Array.prototype.slice.call(container.children).forEach(function (row) {
+      var existing = row.id && list.querySelector("#" + CSS.escape(row.id));
+      if (existing) {
+        if (existing.querySelector("form")) return; // being edited or replied to: keep it
+        existing.replaceWith(row);
+      } else if (!existing) {
+        list.appendChild(row);
+        if (row.matches(".message.theirs")) announce("New message from " + (row.getAttribute("data-sender") || "your contact"));
+      }
+      htmx.process(row);
+    });
+    container.remove();
+  }
+
+  function announce(text) {
+    var live = document.getElementById("live-status");
+    if (live) live.textContent = text;
+  }
+
+  htmx.onLoad(function (elt) {
+    if (!(elt instanceof Element)) return;
+    if (elt.id === "unread-badge") showUnread(elt);
+    var changes = elt.matches(".message-changes") ? [elt] : elt.querySelectorAll(".message-changes");
+    Array.prototype.forEach.call(changes, applyChanges);
+    var autofocus = elt.querySelector && elt.querySelector("[data-autofocus]");
+    if (autofocus) autofocus.focus();
+  });
+
+  document.body.addEventListener("htmx:afterSwap", function (evt) {
+    var target = evt.detail.target;
+    // The history drawer opens once its content is in.
+    if (target && target.id === "history-drawer-body") {
+      bootstrap.Offcanvas.getOrCreateInstance(document.getElementById("history-drawer")).show();
+    }
+    // A thread loaded in place: later clicks only show or hide it.
+    if (target && target.classList.contains("thread")) {
+      target.setAttribute("data-loaded", "true");
+      target.hidden = false;
+      var toggle = document.querySelector('[aria-controls="' + target.id + '"]');
+      if (toggle) toggle.setAttribute("aria-expanded", "true");
+    }
+  });
+
+  document.addEventListener("click", function (evt) {
+    var toggle = evt.target.closest(".thread-toggle");
+    if (toggle) {
+      var thread = document.getElementById(toggle.getAttribute("aria-controls"));
+      if (thread && thread.getAttribute("data-loaded") === "true") {
+        evt.preventDefault();
+        evt.stopPropagation();
+        thread.hidden = !thread.hidden;
+        toggle.setAttribute("aria-expanded", thread.hidden ? "false" : "true");
+      }
+      return;
+    }
+    var pick = evt.target.closest("[data-pick-username]");
+    if (pick) {
+      var field = document.getElementById("id_to");
+      field.value = pick.getAttribute("data-pick-username");
+      var results = document.getElementById("user-results");
+      if (results) results.innerHTML = "";
+      var content = document.getElementById("id_content");
+      if (content) content.focus();
+    }
+  }, true);
+
+  // Escape cancels an inline edit or reply (the Cancel link swaps the message back).
+  document.addEventListener("keydown", function (evt) {
+    if (evt.key !== "Escape") return;
+    var form = evt.target.closest && evt.target.closest("form[data-cancel-on-escape]");
+    if (!form) return;
+    var cancel = form.querySelector("[data-cancel]");
+    if (cancel) { evt.preventDefault(); cancel.click(); }
+  });
+
+  // Enter sends, Shift+Enter starts a new line (as in every chat app).
+  document.addEventListener("keydown", function (evt) {
+    if (evt.key !== "Enter" || evt.shiftKey || evt.isComposing) return;
+    var box = evt.target;
+    if (!box.matches || !box.matches("textarea[data-enter-sends]")) return;
+    evt.preventDefault();
+    if (box.value.trim() && box.form) box.form.requestSubmit();
+  });
+
+  // After sending in a conversation, keep the newest message in view.
+  document.body.addEventListener("message-sent", function () {
+    var list = document.getElementById("message-items");
+    if (list && list.lastElementChild) list.lastElementChild.scrollIntoView({ block: "nearest" });
+  });
+})();
