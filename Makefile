@@ -57,8 +57,9 @@ check-deploy: venv
 	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-$$(head -c 48 /dev/urandom | base64)} ALLOWED_HOSTS=$${ALLOWED_HOSTS:-messages.example} \
 		$(BIN)/python manage.py check --deploy --fail-level WARNING
 
+## make bench [BENCH_ARGS=--quick|--json]: query counts and timings on a throwaway database (never yours)
 bench: dev-deps
-	$(BIN)/python manage.py bench $(BENCH_ARGS)
+	DJANGO_ALLOW_DEV_SECRET=1 $(BIN)/python manage.py bench $(BENCH_ARGS)
 
 ## make loadtest [LOADTEST_SECONDS=60]: gunicorn on 127.0.0.1 with a throwaway database, 50 locust users; prints req/s, latency, RSS
 loadtest: dev-deps

@@ -14,6 +14,7 @@ from django.forms.utils import ErrorDict
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.cache import cache_page
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_cookie, vary_on_headers
@@ -282,7 +283,8 @@ def conversation_messages(request, conversation_id):
     holds only the rows changed between that version and `v` (the live poll).
     """
     conversation = get_conversation_for(request.user, conversation_id)
-    version = min(parse_int(request.GET.get("v"), conversation.version), conversation.version)
+    requested = parse_int(request.GET.get("v"), -1)
+    version = min(requested, conversation.version) if requested >= 0 else conversation.version
     since = parse_int(request.GET.get("since"), -1)
     if since >= 0:
         changed = list(
@@ -290,9 +292,16 @@ def conversation_messages(request, conversation_id):
         )
         context = {"conversation": conversation, "changed": changed, "since": since, "version": version}
         response = render(request, partial(request, "messaging/conversation.html", "message-changes"), context)
-        return response
-    context = conversation_messages_context(request.user, conversation, before=parse_int(request.GET.get("before")) or None)
-    return render(request, partial(request, "messaging/conversation.html", "message-page"), context)
+    else:
+        before = parse_int(request.GET.get("before")) or None
+        context = conversation_messages_context(request.user, conversation, before=before)
+        response = render(request, partial(request, "messaging/conversation.html", "message-page"), context)
+    if requested != conversation.version:
+        # Cached only under the URL of the version it shows: a URL without `v`, or
+        # with a version not reached yet, would otherwise keep this copy for 60 s
+        # and hide the next message.
+        add_never_cache_headers(response)
+    return response
 
 
 @login_required
