@@ -8,7 +8,7 @@ PORT ?= 8000
 WORKERS ?= 4
 PYTEST_ARGS ?=
 
-.PHONY: run test e2e serve bench loadtest venv dev-deps browser migrate seed clean check-deploy
+.PHONY: run test e2e serve bench loadtest faults venv dev-deps browser migrate seed clean check-deploy
 
 venv: $(VENV)/.runtime-installed
 
@@ -64,6 +64,10 @@ bench: dev-deps
 ## make loadtest [LOADTEST_SECONDS=60]: gunicorn on 127.0.0.1 with a throwaway database, 50 locust users; prints req/s, latency, RSS
 loadtest: dev-deps
 	$(BIN)/python loadtest/run.py
+
+## make faults DATABASE_URL=postgres://...: load run + outage drill (own redis-server, own proxy to PostgreSQL, gunicorn), < 60 s
+faults: dev-deps
+	$(BIN)/python scripts/fault_test.py
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache e2e/artifacts

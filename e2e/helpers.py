@@ -58,3 +58,41 @@ def message(page: Page, text: str):
 
 def unread_badge(page: Page):
     return page.get_by_role("link", name=re.compile(r"^Inbox"))
+
+
+# --- Threads and inline editing ---------------------------------------------------------------
+
+
+def reply_to(page: Page, item, text: str) -> None:
+    """Reply under a message or a thread node (`item`), with its inline form (or the reply page without JS)."""
+    # A message's own Reply link comes before the replies of its expanded thread.
+    item.get_by_role("link", name=re.compile(r"^Reply to ")).first.click()
+    box = page.get_by_label("Your reply")
+    box.fill(text)
+    page.get_by_role("button", name="Send reply").click()
+    expect(box).to_have_count(0)
+
+
+def thread_toggle(item):
+    """The "N replies" link of a message."""
+    return item.get_by_role("link", name=re.compile(r"^\d+ repl(y|ies)$"))
+
+
+def thread_node(scope, text: str):
+    """A reply as shown in a thread (expanded in place or on the thread page)."""
+    return scope.get_by_test_id("thread-node").filter(has_text=text)
+
+
+def edit_message(page: Page, item, text: str) -> None:
+    """Edit a message in place (or on the edit page without JS) and save."""
+    item.get_by_role("link", name="Edit this message").click()
+    box = page.get_by_label("Edit message")
+    box.fill(text)
+    page.get_by_role("button", name="Save").click()
+    expect(box).to_have_count(0)
+
+
+def message_exactly(page: Page, text: str):
+    """The message whose own text is `text`: not a reply quoting it, nor an older message
+    whose expanded thread holds it (those come earlier on the page)."""
+    return page.get_by_role("article").filter(has=page.get_by_text(text, exact=True)).last

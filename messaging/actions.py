@@ -32,12 +32,30 @@ def content_token(content: str) -> str:
     return hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
-def _lock_user(user_id: int) -> None:
-    # Holding the receiver's row until commit means an account deletion cannot
+def _lock_users(*user_ids: int) -> set[int]:
+    """Lock the users' rows (FOR NO KEY UPDATE, in id order) until commit; return those that exist."""
+    return set(
+        User.objects.select_for_update(no_key=True)
+        .filter(pk__in=set(user_ids))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def _lock_people(sender_id: int, receiver_id: int) -> None:
+    # Holding both people's rows until commit means an account deletion cannot
     # slip between our check and our insert: either it happened before (clear
-    # error) or it waits and then removes our message too.
-    if not User.objects.select_for_update().filter(pk=user_id).exists():
+    # error) or it waits for us and then removes our message too (delete_account
+    # takes the same row first). Lock order is always people (by id), then
+    # messages, then the conversation, in every write, so writes never wait on
+    # each other in a cycle. FOR NO KEY UPDATE still holds off a deletion but not
+    # the foreign-key checks other writers make on these rows at commit: with
+    # FOR UPDATE, two people writing to each other at once deadlocked.
+    found = _lock_users(sender_id, receiver_id)
+    if receiver_id not in found:
         raise ValidationError({"to": "This person no longer has an account."})
+    if sender_id not in found:
+        raise ValidationError("Your account was deleted.")
 
 
 @transaction.atomic
@@ -49,7 +67,7 @@ def send_message(sender, *, to, content: str) -> Message:
     conversation's new version commit together.
     """
     content = clean_content(content)
-    _lock_user(to.pk)
+    _lock_people(sender.pk, to.pk)
     message = Message(sender=sender, receiver=to, content=content)
     message.save()
     return message
@@ -63,12 +81,14 @@ def reply_to_message(parent: Message, *, sender, content: str) -> Message:
     reply stays in the parent's conversation.
     """
     content = clean_content(content)
-    if not Message.objects.select_for_update().filter(pk=parent.pk).exists():
-        raise ValidationError({"content": "The message you are replying to was deleted."})
+    # A message's two people never change, so they can be checked (and locked,
+    # people before messages) from the object we were given.
     if sender.pk not in (parent.sender_id, parent.receiver_id):
         raise PermissionDenied("Only the two people of a conversation can reply in it.")
     receiver_id = parent.receiver_id if parent.sender_id == sender.pk else parent.sender_id
-    _lock_user(receiver_id)
+    _lock_people(sender.pk, receiver_id)
+    if not Message.objects.select_for_update(no_key=True).filter(pk=parent.pk).exists():
+        raise ValidationError({"content": "The message you are replying to was deleted."})
     message = Message(
         sender=sender,
         receiver_id=receiver_id,
@@ -90,6 +110,11 @@ def edit_message(message: Message, *, editor, content: str, base_token: str | No
     raises EditConflict instead of being overwritten.
     """
     content = clean_content(content)
+    # People before the message, as every write (see _lock_people). Saving a row
+    # twice in one transaction (the text, then its version stamp) makes PostgreSQL
+    # re-check its foreign keys at commit, on the two people: without their locks
+    # first, an edit and the receiver's account deletion deadlocked.
+    _lock_users(message.sender_id, message.receiver_id)
     current = Message.objects.select_for_update().filter(pk=message.pk).first()
     if current is None:
         raise ValidationError({"content": "This message was deleted."})
@@ -115,6 +140,8 @@ def mark_conversation_read(conversation: Conversation, *, user) -> int:
     if not ids:
         return 0
     with transaction.atomic():
+        # People first, as every write (see edit_message: these rows are saved twice).
+        _lock_users(conversation.user_low_id, conversation.user_high_id)
         # Count only what this call flipped: a concurrent reader may have won some rows.
         count = Message.objects.filter(pk__in=ids, read=False).update(read=True)
         Notification.objects.filter(user=user, read=False, message_id__in=ids).update(read=True)
@@ -152,8 +179,23 @@ def set_messages_read(messages, *, read: bool) -> int:
 def delete_account(user) -> None:
     """Delete the user and everything of theirs: their messages (sent and received),
     conversations, notifications and history go by CASCADE, the rest by the
-    user's post_delete signal (forget_user). Nobody else's conversations change."""
+    user's post_delete signal (forget_user). Nobody else's conversations change.
+
+    Concurrent writes to the user either commit first and are deleted too, or
+    wait and then get a clear error; none is left pointing at nothing.
+    """
+    # Same lock order as the writes: the person, then their messages. Only then
+    # collect what to delete, so a message, reply or edit that committed while we
+    # waited is collected too (PostgreSQL; SQLite runs one writer at a time).
+    if User.objects.select_for_update().filter(pk=user.pk).first() is None:
+        return
+    list(Message.objects.visible_to(user).select_for_update().order_by("pk").values_list("pk", flat=True))
+    # Their unread messages leave other people's unread badges too: those counts must be redone.
+    unread_sent = Message.unread.filter(sender=user).exclude(receiver=user).order_by()
+    receivers = set(unread_sent.values_list("receiver_id", flat=True))
     user.delete()
+    if receivers:
+        forget_badges_on_commit(*receivers)
 
 
 # --- Called by signals ------------------------------------------------------------

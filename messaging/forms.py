@@ -35,8 +35,16 @@ class MessageForm(forms.Form):
     )
 
 
+def inline_box():
+    """The box of a form swapped in under or in place of a message: app.js focuses it, so
+    the keyboard is already there (to type, or to press Escape)."""
+    return forms.Textarea(
+        attrs={"rows": 2, "maxlength": MAX_CONTENT_LENGTH, "placeholder": "Write a message…", "data-autofocus": ""}
+    )
+
+
 class ReplyForm(forms.Form):
-    content = ContentField(label="Your reply")
+    content = ContentField(label="Your reply", widget=inline_box())
 
 
 class ComposeForm(forms.Form):
@@ -80,7 +88,7 @@ class BaseTokenField(forms.CharField):
 
 
 class EditForm(forms.Form):
-    content = ContentField(label="Edit message")
+    content = ContentField(label="Edit message", widget=inline_box())
     base = BaseTokenField(widget=forms.HiddenInput, required=False)
 
 

@@ -1,7 +1,8 @@
 import logging
 
 from django.db import DatabaseError, InterfaceError, OperationalError
-from django.shortcuts import render
+from django.http import HttpResponse
+from django.template.loader import render_to_string
 from django_htmx.http import HttpResponseClientRedirect
 
 logger = logging.getLogger("messaging")
@@ -25,7 +26,10 @@ class DatabaseUnavailableMiddleware:
             isinstance(exception, DatabaseError) and "connection" in str(exception).lower()
         ):
             logger.warning("database unavailable: %s", exception)
-            response = render(request, "503.html", status=503)
+            # Rendered without the request: its context processors (the unread
+            # badge, the lazy request.user) would go to the database again, and
+            # that second error would turn this into a 500.
+            response = HttpResponse(render_to_string("503.html"), status=503)
             response["Retry-After"] = "5"
             return response
         return None

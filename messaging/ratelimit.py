@@ -1,5 +1,7 @@
 """Fixed-window rate limits kept in the cache, per user (or per IP when anonymous)."""
 
+import hashlib
+
 from django.conf import settings
 from django.core.cache import cache
 
@@ -17,12 +19,16 @@ def rate_limited(request, scope: str, *, key: str | None = None) -> bool:
     If the cache is down, nobody is limited (the cache backend logs the outage).
     """
     limit, window = settings.RATE_LIMITS[scope]
-    cache_key = f"ratelimit:{scope}:{key or client_key(request)}"
+    # Hashed: the key may hold whatever a user typed (spaces, NUL, 150 characters of emoji).
+    digest = hashlib.blake2b((key or client_key(request)).encode(), digest_size=16).hexdigest()
+    cache_key = f"ratelimit:{scope}:{digest}"
     if cache.add(cache_key, 1, window):
         return False
     try:
         count = cache.incr(cache_key)
     except ValueError:  # expired between add() and incr()
         cache.add(cache_key, 1, window)
+        return False
+    if count is None:  # the cache is down and said nothing (django-redis IGNORE_EXCEPTIONS)
         return False
     return count > limit

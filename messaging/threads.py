@@ -1,4 +1,10 @@
-"""Assemble a reply tree from the flat rows of the recursive thread query."""
+"""Assemble a reply tree from the flat rows of the recursive thread query.
+
+The page nests each node's replies in a group right after it, so a new reply can be
+appended to the group of the message it answers wherever that message is shown, and
+indentation comes from the nesting itself: app.css indents five levels, then deeper
+replies stay flat and say whom they answer.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +12,20 @@ from dataclasses import dataclass, field
 
 from .models import Message
 
-# Deeper replies are drawn at this indentation and say whom they answer.
-MAX_INDENT = 5
-
 
 @dataclass
 class Node:
     message: Message
     depth: int
     children: list[Node] = field(default_factory=list)
+    # How many reply groups end right after this node: its own when it has no replies,
+    # plus those of the ancestors whose last descendant it is. Set by walk(); a node
+    # drawn on its own (a new reply) closes just its own group.
+    closes: int = 1
 
     @property
-    def indent(self) -> int:
-        return min(self.depth, MAX_INDENT)
-
-    @property
-    def flattened(self) -> bool:
-        return self.depth > MAX_INDENT
+    def close_range(self) -> range:
+        return range(self.closes)
 
 
 def build_tree(root: Message, rows) -> list[Node]:
@@ -46,9 +49,16 @@ def build_tree(root: Message, rows) -> list[Node]:
 
 
 def walk(nodes: list[Node]):
-    """Depth-first, in display order (what a template loops over, without recursion)."""
-    stack = list(reversed(nodes))
+    """Depth-first, in display order, each node with `closes` set: a template loops over
+    this and still nests the groups, without recursive includes (a thread can be 50 deep)."""
+    # Each entry: a node and how many ancestor groups end after its subtree.
+    stack = [(node, 0) for node in reversed(nodes)]
     while stack:
-        node = stack.pop()
+        node, pending = stack.pop()
+        if node.children:
+            node.closes = 0  # its group stays open for its replies; the last one closes it
+            stack.append((node.children[-1], pending + 1))
+            stack.extend((child, 0) for child in reversed(node.children[:-1]))
+        else:
+            node.closes = 1 + pending
         yield node
-        stack.extend(reversed(node.children))

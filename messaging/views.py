@@ -333,7 +333,8 @@ def conversation_poll(request, conversation_id):
 @vary_on_headers("HX-Request")
 def message_reply(request, message_id):
     parent = get_message_for(request.user, message_id)
-    in_thread = bool(request.POST.get("in_thread") or request.GET.get("in_thread"))
+    # Set when replying from a thread page: without JavaScript, the reply goes back there.
+    thread_id = parse_int(request.POST.get("thread") or request.GET.get("thread")) or None
     form = ReplyForm(request.POST or None, auto_id=f"id_reply{parent.pk}_%s")
     if request.method == "POST":
         if rate_limited(request, "send"):
@@ -345,13 +346,16 @@ def message_reply(request, message_id):
                 form_errors_to(form, error)
             else:
                 if not request.htmx:
+                    if thread_id:
+                        return redirect(f"{reverse('messaging:thread-detail', args=[thread_id])}#node-{reply.pk}")
                     return redirect(reply.get_absolute_url())
                 reply = Message.objects.for_display().get(pk=reply.pk)
+                reply.parent_sender = parent.sender
                 parent.reply_count = parent.replies.count()
-                context = {"message": reply, "parent": parent, "in_thread": in_thread, "new_node": Node(reply, 1)}
+                context = {"message": reply, "parent": parent, "new_node": Node(reply, depth=1)}
                 return render(request, "messaging/_message.html#reply-sent", context)
     status = 422 if form.errors else 200
-    context = {"parent": parent, "form": form, "in_thread": in_thread}
+    context = {"parent": parent, "form": form, "thread_id": thread_id}
     return render(request, partial(request, "messaging/reply.html", "reply-form"), context, status=status)
 
 

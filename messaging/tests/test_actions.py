@@ -150,3 +150,10 @@ def test_concurrent_edits_lose_no_version(alice, bob):
     versions = {f"v{n}" for n in range(writers + 1)}
     # Every version but the final one is in the history exactly once.
     assert sorted(history + [message.content]) == sorted(versions)
+
+
+def test_deleting_an_account_clears_its_unread_messages_from_other_badges(alice, bob):
+    actions.send_message(alice, to=bob, content="soon gone")
+    assert unread_badge_count(bob) == 1  # cached
+    actions.delete_account(alice)
+    assert unread_badge_count(bob) == 0

@@ -1,5 +1,7 @@
 """Query counts of the busy pages: they must not grow with the data."""
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
 
@@ -60,25 +62,44 @@ def test_send_takes_at_most_six_queries(alice, bob):
 
 
 def build_chain(alice, bob, replies, depth):
-    """A root with `replies` replies arranged in chains `depth` deep, written with bulk_create."""
+    """A root with `replies` replies arranged in chains `depth` deep.
+
+    Written one level at a time with bulk_create (one INSERT per level), so 5,000
+    replies 50 deep take 50 statements. Timestamps rise level by level, as they would.
+    """
     root = actions.send_message(alice, to=bob, content="root")
-    parents = [root]
+    chains = -(-replies // depth)  # ceil
+    parents = [root] * chains
+    start = root.timestamp
     created = 0
-    while created < replies:
-        chain_parent = root
-        for _ in range(min(depth, replies - created)):
-            message = Message(
-                sender=bob, receiver=alice, content=f"r{created}", parent_message=chain_parent,
-                conversation_id=root.conversation_id,
+    for level in range(1, depth + 1):
+        batch = []
+        for parent in parents[: replies - created]:
+            batch.append(
+                Message(
+                    sender=bob if level % 2 else alice, receiver=alice if level % 2 else bob,
+                    content=f"r{created + len(batch)}", parent_message=parent,
+                    conversation_id=root.conversation_id, timestamp=start + timedelta(milliseconds=level),
+                )
             )
-            Message.objects.bulk_create([message])
-            chain_parent = message
-            created += 1
-        parents.append(chain_parent)
+        if not batch:
+            break
+        parents = Message.objects.bulk_create(batch)
+        created += len(batch)
     return root
 
 
-@pytest.mark.parametrize("replies,depth", [(1, 1), (50, 10), (500, 50)])
+THREAD_SIZES = [(1, 1), (50, 10), (500, 50), (5000, 50)]
+
+
+def test_build_chain_makes_the_size_asked(alice, bob):
+    root = build_chain(alice, bob, 5000, 50)
+    rows = list(Message.objects.thread_of(root))
+    assert len(rows) == 5001 and max(r.depth for r in rows) == 50
+    assert Message.objects.filter(parent_message=root).count() == 100
+
+
+@pytest.mark.parametrize("replies,depth", THREAD_SIZES)
 def test_thread_fetch_is_one_query_at_any_size(alice, bob, replies, depth, django_assert_num_queries):
     root = build_chain(alice, bob, replies, depth)
     with django_assert_num_queries(1):
@@ -90,11 +111,32 @@ def test_thread_fetch_is_one_query_at_any_size(alice, bob, replies, depth, djang
         [n.message.sender.username for n in tree]
 
 
-@pytest.mark.parametrize("replies,depth", [(1, 1), (50, 10), (500, 50)])
+@pytest.mark.parametrize("replies,depth", THREAD_SIZES)
 def test_thread_view_queries_are_fixed(alice, bob, bob_client, replies, depth, django_assert_max_num_queries):
     root = build_chain(alice, bob, replies, depth)
     bob_client.get(reverse("messaging:unread-badge"), headers=HX)
     # session, user, root (access), thread
     with django_assert_max_num_queries(4):
         response = bob_client.get(reverse("messaging:thread-detail", args=[root.pk]), headers=HX)
-    assert response.content.decode().count('data-testid="thread-node"') == replies
+    html = response.content.decode()
+    assert html.count('data-testid="thread-node"') == replies
+    assert html.count("<div") == html.count("</div>")  # every reply group closed, however deep
+    # The full page adds nothing per reply: the root is already loaded, the badge is cached.
+    with django_assert_max_num_queries(4):
+        response = bob_client.get(reverse("messaging:thread-detail", args=[root.pk]))
+    assert response.content.decode().count('data-testid="thread-node"') == replies + 1  # and the root
+
+
+def test_thread_view_runs_the_same_queries_for_1_and_5000_replies(alice, bob, bob_client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counts = {}
+    for replies, depth in THREAD_SIZES:
+        root = build_chain(alice, bob, replies, depth)
+        bob_client.get(reverse("messaging:unread-badge"), headers=HX)
+        with CaptureQueriesContext(connection) as queries:
+            response = bob_client.get(reverse("messaging:thread-detail", args=[root.pk]), headers=HX)
+        assert response.status_code == 200
+        counts[replies] = len(statements(queries))
+    assert len(set(counts.values())) == 1, counts

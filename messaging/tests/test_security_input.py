@@ -17,6 +17,7 @@ from html import unescape
 from urllib.parse import urlencode
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.template.defaultfilters import linebreaksbr
@@ -271,6 +272,30 @@ def test_markup_username_from_the_shell_is_escaped(payload, bob):
         assert_inert(html, user_text_in_hx_disable=False)
 
 
+def test_every_markup_username_is_escaped_in_the_lists(bob):
+    """All the payloads as usernames at once (the test above takes every fourth through
+    every page): the inbox, the notifications and the user search list them all as text."""
+    names = [p for p in XSS_PAYLOADS if len(p) <= 150]
+    assert len(names) >= 30
+    for name in names:
+        villain = User.objects.create_user(username=name, password=PASSWORD)
+        actions.send_message(villain, to=bob, content="hello")
+    bob_client = client_as(bob)
+    pages = [
+        (reverse("messaging:inbox"), {}),
+        (reverse("messaging:notifications"), {}),
+        (reverse("messaging:user-search") + "?" + urlencode({"to": "<"}), HX),
+    ]
+    for url, headers in pages:
+        html = bob_client.get(url, headers=headers).content.decode()
+        assert_inert(html, user_text_in_hx_disable=False)
+        if "search" in url:  # at most 8 matches, each escaped (assert_inert above)
+            assert html.count('data-pick-username="') == 8, url
+            continue
+        shown = [name for name in names if escape(name) in html and name not in html]
+        assert shown == names, (url, sorted(set(names) - set(shown))[:3])
+
+
 # --- Fuzzing: forms ----------------------------------------------------------------------------------
 
 FUZZ = hsettings(
@@ -301,8 +326,14 @@ def _keeps(html: str, value: str) -> bool:
 
 
 def _assert_form_answer(response, *, typed: dict[str, str], success=(302,)):
-    """Never a 500; a failure says why and gives the typed text back (when reasonably small)."""
+    """Never a 500; a failure says why and gives the typed text back (when reasonably small).
+
+    A body over DATA_UPLOAD_MAX_MEMORY_SIZE (several 1 MB fields at once) is refused before
+    any form sees it: a 400 page that says why; no browser sends that (fields have maxlength)."""
     assert response.status_code < 500
+    if int(response.wsgi_request.META.get("CONTENT_LENGTH") or 0) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+        assert response.status_code == 400 and b"too large" in response.content
+        return False
     if response.status_code in success or response.get("HX-Redirect"):
         return True
     assert response.status_code in (200, 422), response.status_code
@@ -342,11 +373,11 @@ def test_fuzz_send_in_conversation(alice_client, conversation, content, htmx):
 
 @NO_RATE_LIMITS
 @FUZZ
-@given(content=texts, in_thread=st.sampled_from(["", "1", "\x00", "x" * 5000]), htmx=st.booleans())
-def test_fuzz_reply(bob_client, message, content, in_thread, htmx):
+@given(content=texts, thread=st.sampled_from(["", "1", "-1", "\x00", "x" * 5000, "9" * 30]), htmx=st.booleans())
+def test_fuzz_reply(bob_client, message, content, thread, htmx):
     with isolated():
         url = reverse("messaging:message-reply", args=[message.pk])
-        response = bob_client.post(url, {"content": content, "in_thread": in_thread}, headers=HX if htmx else {})
+        response = bob_client.post(url, {"content": content, "thread": thread}, headers=HX if htmx else {})
         sent = _assert_form_answer(response, typed={"content": content}, success=(302, 200) if htmx else (302,))
         assert message.replies.count() == (1 if sent else 0)
 
@@ -407,6 +438,14 @@ def test_fuzz_signup(alice, client, username, password1, same, password2):
         response = client.post(reverse("signup"), data)
         created = _assert_form_answer(response, typed={"username": username} if username.strip() else {})
         assert User.objects.count() == (2 if created else 1)
+
+
+def test_a_body_over_the_upload_limit_gets_a_page_that_says_why(client):
+    big = "x" * 1_000_000
+    response = client.post(reverse("signup"), {"username": big, "password1": big, "password2": big})
+    assert response.status_code == 400
+    assert b"too large" in response.content and b"5,000 characters" in response.content
+    assert not User.objects.exists()
 
 
 @FUZZ

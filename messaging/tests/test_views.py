@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -294,6 +296,95 @@ def test_thread_page_and_fragment(alice, bob, bob_client, message):
     fragment = bob_client.get(url, headers=HX).content.decode()
     assert "<html" in page and "level 2" in page
     assert "<html" not in fragment and fragment.index("level 1") < fragment.index("level 2")
+
+
+def edit_url(message):
+    return reverse("messaging:message-edit", args=[message.pk])
+
+
+def test_edit_form_takes_the_place_of_the_message(alice_client, message):
+    fragment = alice_client.get(edit_url(message), headers=HX).content.decode()
+    assert "<html" not in fragment
+    assert fragment.lstrip().startswith(f'<form id="message-{message.pk}"')  # same id: it swaps in place
+    assert "\nHello Bob</textarea>" in fragment
+    assert f'name="base" value="{actions.content_token("Hello Bob")}"' in fragment
+    page = alice_client.get(edit_url(message)).content.decode()
+    assert "<html" in page and "Edit your message" in page and "\nHello Bob</textarea>" in page
+
+
+def test_cancel_brings_the_message_back_untouched(alice_client, message):
+    url = reverse("messaging:message-detail", args=[message.pk])
+    fragment = alice_client.get(url, headers=HX).content.decode()
+    assert "<html" not in fragment and fragment.lstrip().startswith(f'<article id="message-{message.pk}"')
+    assert "Hello Bob" in fragment and "(edited)" not in fragment and "Edit this message" in fragment
+    response = alice_client.get(url)  # without JavaScript, Cancel is a link back to the conversation
+    assert response.status_code == 302 and response["Location"] == message.get_absolute_url()
+    message.refresh_from_db()
+    assert message.content == "Hello Bob" and not message.edited and not message.history.exists()
+
+
+@pytest.mark.parametrize("headers", [{}, HX], ids=["plain", "htmx"])
+def test_edit_conflict_shows_the_newer_text_and_saving_again_replaces_it(alice, alice_client, message, headers):
+    opened_on = actions.content_token(message.content)
+    actions.edit_message(message, editor=alice, content="from my phone")
+
+    response = alice_client.post(edit_url(message), {"content": "from my laptop", "base": opened_on}, headers=headers)
+    html = response.content.decode()
+    assert response.status_code == 422 and ("<html" in html) == (not headers)
+    assert "Changed elsewhere" in html and "from my phone" in html and "\nfrom my laptop</textarea>" in html
+    newer = actions.content_token("from my phone")
+    assert f'name="base" value="{newer}"' in html  # the form now starts from the newer text
+    message.refresh_from_db()
+    assert message.content == "from my phone"
+
+    response = alice_client.post(edit_url(message), {"content": "from my laptop", "base": newer}, headers=headers)
+    assert response.status_code == (200 if headers else 302)
+    message.refresh_from_db()
+    assert message.content == "from my laptop"
+    assert list(message.history.values_list("old_content", flat=True)) == ["from my phone", "Hello Bob"]
+
+
+@pytest.mark.parametrize("content,error", [("   ", "can&#x27;t be empty"), ("y" * 5001, "at most 5,000")])
+def test_edit_errors_are_inline_and_keep_the_text(alice_client, message, content, error):
+    base = actions.content_token(message.content)
+    for headers in ({}, HX):
+        response = alice_client.post(edit_url(message), {"content": content, "base": base}, headers=headers)
+        html = response.content.decode()
+        assert response.status_code == 422 and error in html
+        assert ("<html" in html) == (not headers)
+        assert f'<form id="message-{message.pk}"' in html  # still the form, in place
+        if content.strip():
+            assert f"\n{content}</textarea>" in html
+    message.refresh_from_db()
+    assert message.content == "Hello Bob" and not message.edited and not message.history.exists()
+
+
+def test_receivers_forged_edit_is_404_and_changes_nothing(bob_client, message):
+    for headers in ({}, HX):
+        response = bob_client.post(edit_url(message), {"content": "forged", "base": ""}, headers=headers)
+        assert response.status_code == 404
+    message.refresh_from_db()
+    assert message.content == "Hello Bob" and not message.edited and not message.history.exists()
+
+
+def test_history_lists_every_earlier_version_newest_first(alice, alice_client, bob_client, carol_client, message):
+    actions.edit_message(message, editor=alice, content="Hello there Bob")
+    actions.edit_message(message, editor=alice, content="Hello there, Bob!")
+    url = reverse("messaging:message-history", args=[message.pk])
+    for client in (alice_client, bob_client):
+        for headers in ({}, HX):
+            html = client.get(url, headers=headers).content.decode()
+            assert ("<html" in html) == (not headers)
+            versions = re.findall(r'<div class="version-text"[^>]*>(.*?)</div>', html, re.S)
+            shown = [re.sub(r"<[^>]+>", "", re.sub(r"<del [^>]*>.*?</del>", "", v)) for v in versions]
+            assert shown == ["Hello there, Bob!", "Hello there Bob", "Hello Bob"]
+            added = [[w.strip() for w in re.findall(r"<ins [^>]*>(.*?)</ins>", v)] for v in versions]
+            assert added == [[",", "!"], ["there"], []]
+            assert html.index("Current version") < html.index("Earlier version")
+            times = re.findall(r'<time datetime="([^"]+)"', html.split('id="history-list"', 1)[1])
+            assert len(times) == 3 and times == sorted(times, reverse=True)
+    assert carol_client.get(url).status_code == 404
+    assert carol_client.get(url, headers=HX).status_code == 404
 
 
 # --- Notifications -------------------------------------------------------------------------

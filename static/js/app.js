@@ -40,15 +40,49 @@
     Array.prototype.slice.call(container.children).forEach(function (row) {
       var existing = row.id && list.querySelector("#" + CSS.escape(row.id));
       if (existing) {
-        if (existing.querySelector("form")) return; // being edited or replied to: keep it
+        // Being edited (the form took the message's id), or its Edit form on the way: keep it.
+        if (existing.matches("form") || existing.querySelector(":scope > .actions .htmx-request")) return;
+        keepParts(existing, row);
         existing.replaceWith(row);
+        syncToggle(row.querySelector(".thread-toggle"));
       } else if (!existing) {
         list.appendChild(row);
         if (row.matches(".message.theirs")) announce("New message from " + (row.getAttribute("data-sender") || "your contact"));
+        if (row.hasAttribute("data-parent")) refreshThreadsShowing(row.getAttribute("data-parent"));
       }
       htmx.process(row);
     });
     container.remove();
+  }
+
+  // A refreshed message keeps its thread as the reader left it (open or closed) and its
+  // reply form (typed text included). The elements themselves move over, so a Reply or a
+  // thread fetched while the poll ran still lands in the page.
+  function keepParts(existing, row) {
+    [":scope > .thread", ":scope > .reply-slot"].forEach(function (selector) {
+      var old = existing.querySelector(selector);
+      var fresh = row.querySelector(selector);
+      if (old && fresh) fresh.replaceWith(old);
+    });
+  }
+
+  // A reply that arrived by the poll (our own are added in place when sent): every thread
+  // loaded on the page that shows the message it answers is fetched again, open or closed,
+  // unless a reply is being written in it (that reply will add itself).
+  function refreshThreadsShowing(parentId) {
+    document.querySelectorAll(".replies-to-" + CSS.escape(parentId)).forEach(function (group) {
+      var thread = group.closest(".thread[data-loaded]");
+      var toggle = thread && !thread.querySelector("form, .htmx-request") && document.querySelector('[aria-controls="' + thread.id + '"]');
+      if (toggle) htmx.ajax("GET", toggle.getAttribute("hx-get"), { source: toggle, target: thread });
+    });
+  }
+
+  // A toggle drawn by the server (a new reply count) says whether its thread is open.
+  function syncToggle(toggle) {
+    var thread = toggle && document.getElementById(toggle.getAttribute("aria-controls"));
+    if (thread && thread.getAttribute("data-loaded") === "true") {
+      toggle.setAttribute("aria-expanded", thread.hidden ? "false" : "true");
+    }
   }
 
   function announce(text) {
@@ -61,6 +95,8 @@
     if (elt.id === "unread-badge") showUnread(elt);
     var changes = elt.matches(".message-changes") ? [elt] : elt.querySelectorAll(".message-changes");
     Array.prototype.forEach.call(changes, applyChanges);
+    var toggles = elt.matches(".thread-toggle") ? [elt] : elt.querySelectorAll(".thread-toggle");
+    Array.prototype.forEach.call(toggles, syncToggle);
     var autofocus = elt.querySelector && elt.querySelector("[data-autofocus]");
     if (autofocus) autofocus.focus();
   });
@@ -71,12 +107,12 @@
     if (target && target.id === "history-drawer-body") {
       bootstrap.Offcanvas.getOrCreateInstance(document.getElementById("history-drawer")).show();
     }
-    // A thread loaded in place: later clicks only show or hide it.
+    // A thread loaded in place: later clicks only show or hide it. The first load opens
+    // it; a refresh (refreshThreadsShowing) leaves it as it was.
     if (target && target.classList.contains("thread")) {
+      if (target.getAttribute("data-loaded") !== "true") target.hidden = false;
       target.setAttribute("data-loaded", "true");
-      target.hidden = false;
-      var toggle = document.querySelector('[aria-controls="' + target.id + '"]');
-      if (toggle) toggle.setAttribute("aria-expanded", "true");
+      syncToggle(document.querySelector('[aria-controls="' + target.id + '"]'));
     }
   });
 
@@ -90,6 +126,16 @@
         thread.hidden = !thread.hidden;
         toggle.setAttribute("aria-expanded", thread.hidden ? "false" : "true");
       }
+      return;
+    }
+    // Cancel of an inline reply: close the form where it is (its href is for no-JS pages).
+    var cancel = evt.target.closest(".reply-slot [data-clear-slot]");
+    if (cancel) {
+      evt.preventDefault();
+      var slot = cancel.closest(".reply-slot");
+      var opener = slot.parentElement.querySelector('[hx-target="next .reply-slot"]');
+      slot.innerHTML = "";
+      if (opener) opener.focus();
       return;
     }
     var pick = evt.target.closest("[data-pick-username]");

@@ -1,0 +1,239 @@
+"""Threaded replies: reply in place at any depth, expand and collapse a thread, the thread page, no JavaScript."""
+
+import re
+
+from playwright.sync_api import expect
+
+from . import helpers
+
+ROOT = "Where shall we meet on Saturday?"
+
+
+def start_conversation(new_user, **session_options):
+    """Alice writes to Bob; both have the conversation open. Returns (alice, alice_name, bob, bob_name)."""
+    alice, alice_name = new_user("alice", **session_options)
+    bob, bob_name = new_user("bob", **session_options)
+    helpers.compose(alice, bob_name, ROOT, pick_from_search=session_options.get("javascript", True))
+    helpers.open_conversation(bob, alice_name)
+    return alice, alice_name, bob, bob_name
+
+
+def root_message(page):
+    # The first match: replies quote their parent, and an expanded thread holds its replies.
+    return helpers.message(page, ROOT).first
+
+
+def x_positions(nodes) -> list[float]:
+    """The left edges of these thread nodes, read in one go (a poll may redraw a thread
+    between two separate reads)."""
+    return nodes.evaluate_all("nodes => nodes.map(node => node.getBoundingClientRect().x)")
+
+
+def assert_tree(thread):
+    """At the station / Which exit? / The north one, then Or the bus stop beside Which exit?."""
+    texts = ["At the station", "Which exit?", "The north one", "Or the bus stop"]
+    nodes = thread.get_by_test_id("thread-node")
+    expect(nodes).to_have_count(4)
+    expect(nodes).to_have_text([re.compile(re.escape(text)) for text in texts])
+    level1, level2, level3, sibling = x_positions(nodes)
+    assert level1 < level2 < level3
+    assert sibling == level2
+
+
+def test_reply_three_levels_deep_shows_the_tree(new_user):
+    alice, alice_name, bob, bob_name = start_conversation(new_user)
+
+    # Level 1, from the conversation: it appears at once, and the message says "1 reply".
+    helpers.reply_to(bob, root_message(bob), "At the station")
+    expect(helpers.message_exactly(bob, "At the station")).to_contain_text(f"Reply to {alice_name}")
+    toggle = helpers.thread_toggle(root_message(bob))
+    expect(toggle).to_have_text("1 reply")
+    toggle.click()
+    thread = root_message(bob).get_by_role("group", name="Replies", exact=True)
+    expect(helpers.thread_node(thread, "At the station")).to_be_visible()
+
+    # Level 2, by Alice inside her expanded thread: it lands under the reply it answers.
+    helpers.thread_toggle(root_message(alice)).click()
+    alice_thread = root_message(alice).get_by_role("group", name="Replies", exact=True)
+    helpers.reply_to(alice, helpers.thread_node(alice_thread, "At the station"), "Which exit?")
+    expect(helpers.thread_node(alice_thread, "Which exit?")).to_be_visible()
+
+    # Level 3, by Bob, once his open thread has Alice's reply; then a second answer to level 1,
+    # which comes after level 1's whole branch, beside level 2.
+    helpers.reply_to(bob, helpers.thread_node(thread, "Which exit?"), "The north one")
+    expect(helpers.thread_node(thread, "The north one")).to_be_visible()
+    helpers.reply_to(bob, helpers.thread_node(thread, "At the station"), "Or the bus stop")
+    assert_tree(thread)
+    # The replies are in the conversation too, and the counts followed.
+    expect(helpers.message_exactly(bob, "The north one")).to_be_visible()
+    expect(helpers.thread_toggle(root_message(bob))).to_have_text("1 reply")
+    expect(helpers.thread_toggle(helpers.message_exactly(bob, "At the station"))).to_have_text("2 replies")
+
+    # Alice's open thread follows by the poll; and what was drawn in place is what the server draws.
+    assert_tree(alice_thread)
+    alice.reload()
+    helpers.thread_toggle(root_message(alice)).click()
+    assert_tree(alice_thread)
+    alice.goto(helpers.thread_toggle(root_message(alice)).get_attribute("href"))
+    expect(alice.get_by_role("heading", name="Thread", level=1)).to_be_visible()
+    assert_tree(alice.get_by_role("group", name="Replies", exact=True))
+
+
+def test_a_reply_appears_in_every_open_thread(new_user):
+    alice, alice_name, bob, bob_name = start_conversation(new_user)
+    helpers.reply_to(bob, root_message(bob), "First answer")
+    toggle = helpers.thread_toggle(root_message(bob))
+    toggle.click()
+    thread = root_message(bob).get_by_role("group", name="Replies", exact=True)
+    expect(helpers.thread_node(thread, "First answer")).to_be_visible()
+    # Alice has the thread open too (her "1 reply" came by the conversation poll).
+    alice_toggle = helpers.thread_toggle(root_message(alice))
+    alice_toggle.click()
+    alice_thread = root_message(alice).get_by_role("group", name="Replies", exact=True)
+    expect(helpers.thread_node(alice_thread, "First answer")).to_be_visible()
+
+    # Replying from the message itself (not from inside the thread) adds to the open thread at once,
+    # and so does a reply from inside it, under the reply it answers.
+    helpers.reply_to(bob, root_message(bob), "Second answer")
+    expect(thread.get_by_test_id("thread-node")).to_have_text(
+        [re.compile("First answer"), re.compile("Second answer")]
+    )
+    expect(toggle).to_have_text("2 replies")
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    helpers.reply_to(bob, helpers.thread_node(thread, "First answer"), "Deeper answer")
+    expected = [re.compile("First answer"), re.compile("Deeper answer"), re.compile("Second answer")]
+    expect(thread.get_by_test_id("thread-node")).to_have_text(expected)
+
+    # Alice's open thread follows by the poll, and stays open.
+    expect(alice_thread.get_by_test_id("thread-node")).to_have_text(expected, timeout=10_000)
+    expect(alice_thread).to_be_visible()
+    expect(alice_toggle).to_have_text("2 replies")
+    expect(alice_toggle).to_have_attribute("aria-expanded", "true")
+
+    # Bob's thread stays open (and complete) when his poll refreshes the messages it shows.
+    expect(helpers.message_exactly(bob, "Deeper answer").get_by_test_id("seen")).to_be_visible(timeout=10_000)
+    expect(thread.get_by_test_id("thread-node")).to_have_text(expected)
+    expect(thread).to_be_visible()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+
+
+def test_thread_expands_and_collapses_without_refetching(new_user):
+    alice, alice_name, bob, bob_name = start_conversation(new_user)
+    for text in ("one", "two", "three"):
+        helpers.reply_to(bob, root_message(bob), f"answer {text}")
+    expect(helpers.thread_toggle(root_message(bob))).to_have_text("3 replies")
+
+    thread_requests = []
+    alice.on("request", lambda request: "/thread/" in request.url and thread_requests.append(request.url))
+    alice.reload()
+    toggle = helpers.thread_toggle(root_message(alice))
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+
+    toggle.click()
+    thread = root_message(alice).get_by_role("group", name="Replies", exact=True)
+    expect(thread.get_by_test_id("thread-node")).to_contain_text(["answer one", "answer two", "answer three"])
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    assert len(thread_requests) == 1
+    expect(alice).to_have_url(re.compile(r"/conversations/\d+/"))  # expanded in place, no navigation
+
+    toggle.click()
+    expect(thread).to_be_hidden()
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    toggle.click()
+    expect(thread).to_be_visible()
+    expect(thread.get_by_test_id("thread-node")).to_have_count(3)
+    toggle.click()
+    expect(thread).to_be_hidden()
+    assert len(thread_requests) == 1, thread_requests  # only the first click asked the server
+
+
+def test_deep_replies_stay_flat_and_say_whom_they_answer(new_user):
+    alice, alice_name, bob, bob_name = start_conversation(new_user)
+    helpers.reply_to(bob, root_message(bob), "depth 1")
+    helpers.thread_toggle(root_message(bob)).click()
+    thread = root_message(bob).get_by_role("group", name="Replies", exact=True)
+    for depth in range(2, 8):
+        helpers.reply_to(bob, helpers.thread_node(thread, f"depth {depth - 1}"), f"depth {depth}")
+        expect(helpers.thread_node(thread, f"depth {depth}")).to_be_visible()
+
+    def check(thread):
+        nodes = thread.get_by_test_id("thread-node")
+        expect(nodes).to_have_text([re.compile(f"depth {depth}") for depth in range(1, 8)])
+        xs = x_positions(nodes)
+        assert xs[0] < xs[1] < xs[2] < xs[3] < xs[4], xs  # five levels of indentation
+        assert xs[4] == xs[5] == xs[6], xs  # then flat
+        for depth in range(1, 6):
+            expect(helpers.thread_node(thread, f"depth {depth}").get_by_text("replying to")).to_be_hidden()
+        for depth in (6, 7):
+            expect(helpers.thread_node(thread, f"depth {depth}")).to_contain_text("replying to you")
+
+    check(thread)
+    bob.goto(helpers.thread_toggle(root_message(bob)).get_attribute("href"))
+    check(bob.get_by_role("group", name="Replies", exact=True))
+
+
+def test_escape_and_cancel_close_the_reply_form(new_user):
+    alice, alice_name, bob, bob_name = start_conversation(new_user)
+    helpers.reply_to(bob, root_message(bob), "kept")
+    helpers.thread_toggle(root_message(bob)).click()
+    thread = root_message(bob).get_by_role("group", name="Replies", exact=True)
+    expect(helpers.thread_node(thread, "kept")).to_be_visible()
+
+    reply_link = root_message(bob).get_by_role("link", name="Reply to this message")
+    reply_link.click()
+    box = bob.get_by_label("Your reply")
+    expect(box).to_be_focused()
+    bob.keyboard.type("never sent")
+    bob.keyboard.press("Escape")
+    expect(box).to_have_count(0)
+    expect(reply_link).to_be_focused()  # the keyboard is back where it was
+
+    helpers.thread_node(thread, "kept").get_by_role("link", name=re.compile("^Reply to ")).click()
+    bob.get_by_label("Your reply").fill("never sent either")
+    bob.get_by_role("link", name="Cancel").click()
+    expect(bob.get_by_label("Your reply")).to_have_count(0)
+
+    # Nothing was sent, and the page was not reloaded: the thread is still open.
+    expect(thread).to_be_visible()
+    expect(thread.get_by_test_id("thread-node")).to_have_count(1)
+    expect(helpers.thread_toggle(root_message(bob))).to_have_text("1 reply")
+    expect(bob.get_by_text("never sent")).to_have_count(0)
+
+
+def test_only_the_two_people_see_a_thread(new_user):
+    alice, alice_name, bob, bob_name = start_conversation(new_user)
+    helpers.reply_to(bob, root_message(bob), "just between us")
+    thread_url = helpers.thread_toggle(root_message(bob)).get_attribute("href")
+    assert alice.goto(thread_url).status == 200
+    expect(helpers.thread_node(alice, "just between us")).to_be_visible()
+
+    carol, _ = new_user("carol")
+    response = carol.goto(thread_url)
+    assert response.status == 404
+    expect(carol.get_by_role("heading", name="Not found")).to_be_visible()
+    expect(carol.get_by_text("just between us")).to_have_count(0)
+
+
+def test_reply_and_thread_page_without_javascript(new_user):
+    alice, alice_name, bob, bob_name = start_conversation(new_user, javascript=False)
+
+    # The Reply link opens the reply page; sending goes back to the conversation.
+    helpers.reply_to(bob, root_message(bob), "At the station")
+    expect(bob.get_by_role("heading", name=f"Conversation with {alice_name}")).to_be_visible()
+    expect(helpers.message(bob, "At the station")).to_be_visible()
+
+    # "1 reply" is a link to the thread page, where replies nest and come back to the thread.
+    alice.reload()
+    helpers.thread_toggle(root_message(alice)).click()
+    expect(alice.get_by_role("heading", name="Thread", level=1)).to_be_visible()
+    thread = alice.get_by_role("group", name="Replies", exact=True)
+    helpers.reply_to(alice, helpers.thread_node(thread, "At the station"), "Which exit?")
+    expect(alice.get_by_role("heading", name="Thread", level=1)).to_be_visible()
+    helpers.reply_to(alice, helpers.thread_node(thread, "Which exit?"), "The north one")
+    expect(alice.get_by_role("heading", name="Thread", level=1)).to_be_visible()
+
+    nodes = thread.get_by_test_id("thread-node")
+    expect(nodes).to_have_count(3)
+    expect(nodes).to_contain_text(["At the station", "Which exit?", "The north one"])
+    xs = x_positions(nodes)
+    assert xs[0] < xs[1] < xs[2], xs
