@@ -8,7 +8,7 @@ PORT ?= 8000
 WORKERS ?= 4
 PYTEST_ARGS ?=
 
-.PHONY: run test e2e serve bench loadtest faults venv dev-deps browser migrate seed clean check-deploy
+.PHONY: run test e2e screenshots serve bench loadtest faults venv dev-deps browser migrate seed clean check-deploy
 
 venv: $(VENV)/.runtime-installed
 
@@ -45,6 +45,10 @@ test: browser
 ## make e2e [BASE_URL=https://staging.example]: only the browser tests, against live_server or a running server
 e2e: browser
 	BASE_URL="$(BASE_URL)" $(BIN)/python -m pytest e2e $(PYTEST_ARGS)
+
+## make screenshots: refresh docs/screenshots (phone and desktop, light and dark) from the demo data
+screenshots: browser
+	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest e2e/test_screenshots.py $(PYTEST_ARGS)
 
 ## make serve: production-style serving (gunicorn, several workers, whitenoise); reads the same variables
 serve: venv

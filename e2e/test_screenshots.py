@@ -1,8 +1,10 @@
 """The main pages at phone and desktop width, light and dark: they fit, the badge shows, dark is dark.
 
-Screenshots go to docs/screenshots/<page>-<width>-<mode>.png for people to look at (README, reviews).
+Screenshots go to e2e/artifacts/screenshots/<page>-<width>-<mode>.png for people to look at;
+`make screenshots` (UPDATE_SCREENSHOTS=1) refreshes the ones in docs/screenshots that the README shows.
 """
 
+import os
 import re
 from pathlib import Path
 
@@ -11,7 +13,8 @@ from playwright.sync_api import Page, expect
 
 from . import helpers
 
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOTS = ROOT / ("docs" if os.environ.get("UPDATE_SCREENSHOTS") else "e2e/artifacts") / "screenshots"
 DEMO_PASSWORD = "demo-pass-2024"
 
 
