@@ -1,5 +1,6 @@
 """Two people talk: badge, live delivery, Seen, notifications, compose errors, XSS, strangers."""
 
+import json
 import re
 
 from playwright.sync_api import expect
@@ -160,3 +161,31 @@ def test_wrong_password_does_not_delete(new_user):
     expect(alice.get_by_text("That password is not right.")).to_be_visible()
     alice.goto("/")
     expect(alice.get_by_text(f"Signed in as {alice_name}")).to_be_attached()
+
+
+def poll_badge(page):
+    """Poll the badge now, as its timer would, and return the request it sent."""
+    with page.expect_request(re.compile(r"/unread-badge/$")) as request:
+        page.evaluate("htmx.trigger(document.getElementById('unread-badge'), 'poll-now')")
+    return request.value
+
+
+def test_badge_poll_renews_a_token_that_no_longer_holds(new_user):
+    """The badge poll skips the session with the page's token; an expired (here: broken) one
+    is answered through the session, which hands out a new token that the next polls send."""
+    alice, alice_name = new_user("alice")
+    bob, bob_name = new_user("bob")
+    bob.goto("/")
+    bob.evaluate(
+        "document.getElementById('badge-token').setAttribute('hx-headers', JSON.stringify({'X-Badge-Token': 'expired'}))"
+    )
+    helpers.compose(alice, bob_name, "Are you there?")
+
+    assert poll_badge(bob).headers["x-badge-token"] == "expired"
+    expect(helpers.unread_badge(bob)).to_have_accessible_name("Inbox, 1 unread")
+    renewed = json.loads(bob.locator("#badge-token").get_attribute("hx-headers"))["X-Badge-Token"]
+    assert renewed != "expired"
+
+    assert poll_badge(bob).headers["x-badge-token"] == renewed
+    helpers.open_conversation(bob, alice_name)
+    expect(helpers.unread_badge(bob)).to_have_accessible_name("Inbox")

@@ -2,10 +2,11 @@
 
 One run, in phases, so every figure comes from the same server and data:
 
-  warm-up       each user fetches its CSRF cookie; workers load templates
+  warm-up       each user fetches its CSRF cookie and badge token, polls its badge and reads the
+                conversation its tab has open (so each worker's cache holds it); workers load templates
   ceiling       everyone requests /healthz without pause (no database, no cache)
   badge         everyone polls the unread badge without pause
-  conversation  everyone reads its conversation's cached message partial without pause
+  conversation  everyone reads the cached message partial of the conversation its tab has open, without pause
   mixed         badge polls, conversation polls and reads, sends, replies and edits, with short pauses
 
 Throughput in a saturating phase divided by the ceiling's is the endpoint's
@@ -33,7 +34,7 @@ HX = {"HX-Request": "true"}
 
 
 def phase_plan(seconds: float) -> list[tuple[str, float, float]]:
-    warm = max(2.0, 0.05 * seconds)
+    warm = max(3.0, 0.08 * seconds)
     rest = seconds - warm
     plan, start = [], 0.0
     for name, length in (
@@ -101,6 +102,7 @@ def cookie(name: str, value: str) -> Cookie:
 
 
 MESSAGE_ID = re.compile(rb'id="message-(\d+)"')
+BADGE_TOKEN = re.compile(rb'"X-Badge-Token": "([^"]+)"')
 SYNC = re.compile(rb"since=(\d+)&amp;v=(\d+)")
 
 
@@ -111,15 +113,17 @@ class Person(FastHttpUser):
         self.me = DATA["people"][next(people) % len(DATA["people"])]
         self.client.cookiejar.set_cookie(cookie("sessionid", self.me["session"]))
         # Any page with a form sets the CSRF cookie; POSTs send it back in X-CSRFToken.
-        self.client.get("/compose/", name="/compose/ (setup)")
+        page = self.client.get("/compose/", name="/compose/ (setup)")
         tokens = [c.value for c in self.client.cookiejar if c.name == "csrftoken"]
         self.csrf = tokens[0] if tokens else ""
+        self.badge_token = self.token_in(page.content)
         self.versions = {c["id"]: c["version"] for c in self.me["conversations"]}
+        self.open_conversation = self.me["conversations"][0]["id"]
         self.sent = list(self.me["sent"])
         self.visible = list(self.me["visible"])
 
     def wait_time(self):
-        return random.uniform(0.1, 0.6) if phase_at(time.time()) in ("mixed", "warm-up") else 0
+        return random.uniform(0.1, 0.6) if phase_at(time.time()) == "mixed" else 0
 
     @task
     def step(self):
@@ -129,24 +133,32 @@ class Person(FastHttpUser):
         elif phase == "badge":
             self.badge()
         elif phase == "conversation":
-            self.read_conversation()
+            self.read_conversation(self.open_conversation)
         elif phase == "mixed":
             random.choices(
                 (self.badge, self.read_conversation, self.poll_conversation, self.send, self.reply, self.edit),
                 weights=(35, 25, 15, 10, 8, 7),
             )[0]()
         elif phase == "warm-up":
-            self.badge()
+            random.choice((self.badge, lambda: self.read_conversation(self.open_conversation)))()
         else:
             time.sleep(0.2)
 
     # --- What a browser tab does -----------------------------------------------------------
 
-    def badge(self):
-        self.client.get("/unread-badge/", headers=HX, name="/unread-badge/")
+    @staticmethod
+    def token_in(html: bytes | None) -> str:
+        match = BADGE_TOKEN.search(html or b"")
+        return match.group(1).decode() if match else ""
 
-    def read_conversation(self):
-        conversation_id = random.choice(list(self.versions))
+    def badge(self):
+        # As the page's badge does: with the token the page gave it (a new one comes back when it expired).
+        response = self.client.get("/unread-badge/", headers={**HX, "X-Badge-Token": self.badge_token},
+                                   name="/unread-badge/")
+        self.badge_token = self.token_in(response.content) or self.badge_token
+
+    def read_conversation(self, conversation_id=None):
+        conversation_id = conversation_id or random.choice(list(self.versions))
         self.client.get(
             f"/conversations/{conversation_id}/messages/?v={self.versions[conversation_id]}",
             headers=HX, name="/conversations/[id]/messages/?v= (cached)",

@@ -1,13 +1,15 @@
 from django.conf import settings
 
-from .unread import unread_badge_count
+from .unread import badge_token, unread_badge_count
 
 
 def unread(request):
     """The navbar badge count (from the cache) and the poll intervals."""
     user = getattr(request, "user", None)
+    signed_in = user is not None and user.is_authenticated
     return {
-        "unread_count": unread_badge_count(user) if user is not None and user.is_authenticated else 0,
+        "unread_count": unread_badge_count(user) if signed_in else 0,
+        "badge_token": badge_token(user.pk) if signed_in else "",
         "UNREAD_BADGE_POLL_SECONDS": settings.UNREAD_BADGE_POLL_SECONDS,
         "CONVERSATION_POLL_SECONDS": settings.CONVERSATION_POLL_SECONDS,
     }

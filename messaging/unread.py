@@ -9,6 +9,7 @@ there the count lives no longer than one poll interval (UNREAD_BADGE_TTL).
 import uuid
 
 from django.conf import settings
+from django.core import signing
 from django.core.cache import cache
 from django.db import transaction
 
@@ -23,8 +24,8 @@ def generation_key(user_id: int) -> str:
     return f"unread-badge-gen:{user_id}"
 
 
-def badge_key(user_id: int, generation: str) -> str:
-    return f"unread-badge:{user_id}:{generation}"
+def badge_key(user_id: int) -> str:
+    return f"unread-badge:{user_id}"
 
 
 def _generation(user_id: int) -> str | None:
@@ -39,18 +40,23 @@ def _generation(user_id: int) -> str | None:
 
 
 def unread_badge_count(user) -> int:
-    # The generation is read before counting. A write that commits while we count
-    # moves the generation on, so what we store goes under a key nobody reads any
-    # more: a poll that lost that race can never keep a stale count in the cache
-    # (with a plain delete it did, for UNREAD_BADGE_TTL).
-    generation = _generation(user.pk)
-    if generation is None:
+    """The count on `user`'s badge (a user or a user id): one cache round trip on a hit.
+
+    The count is stored with the generation it was counted under, and served only while
+    that is still the user's generation. A write moves the generation on after it commits,
+    so a poll that counted while a write was committing stores a count nobody is served
+    (with a plain delete it was, for UNREAD_BADGE_TTL).
+    """
+    user = getattr(user, "pk", user)
+    found = cache.get_many([generation_key(user), badge_key(user)])
+    generation = found.get(generation_key(user)) or _generation(user)
+    if generation is None:  # the cache is down: count every time
         return Message.unread.unread_count(user)
-    key = badge_key(user.pk, generation)
-    count = cache.get(key)
-    if count is None:
-        count = Message.unread.unread_count(user)
-        cache.set(key, count, settings.UNREAD_BADGE_TTL)
+    stored = found.get(badge_key(user))
+    if isinstance(stored, tuple) and len(stored) == 2 and stored[0] == generation:
+        return stored[1]
+    count = Message.unread.unread_count(user)
+    cache.set(badge_key(user), (generation, count), settings.UNREAD_BADGE_TTL)
     return count
 
 
@@ -63,3 +69,28 @@ def forget_badges_on_commit(*user_ids: int) -> None:
     the not yet committed state, must not keep its stale count."""
     forget_badges(*user_ids)
     transaction.on_commit(lambda: forget_badges(*user_ids))
+
+
+# --- The badge token -------------------------------------------------------------------------
+# Every open tab polls the badge, so the poll skips the two lookups that authenticating a
+# request costs (the session row, the user row). The page hands the badge a signed,
+# short-lived statement of whose badge it is, sent back in a header (never in a URL, so
+# never in a log). It grants nothing but that one number; once it expires the poll is an
+# ordinary login-required request, which checks the session and hands out a new token.
+BADGE_TOKEN_SALT = "messaging.unread-badge"
+BADGE_TOKEN_HEADER = "X-Badge-Token"
+
+
+def badge_token(user_id: int) -> str:
+    return signing.dumps(user_id, salt=BADGE_TOKEN_SALT)
+
+
+def badge_token_user_id(token: str | None) -> int | None:
+    """The user id a valid, unexpired token speaks for; None for anything else."""
+    if not token or len(token) > 200:
+        return None
+    try:
+        user_id = signing.loads(token, salt=BADGE_TOKEN_SALT, max_age=settings.UNREAD_BADGE_TOKEN_MAX_AGE)
+    except signing.BadSignature:  # tampered, or expired (SignatureExpired)
+        return None
+    return user_id if type(user_id) is int else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -13,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.forms.utils import ErrorDict
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.cache import cache_page
@@ -28,7 +30,7 @@ from .models import Conversation, Message, Notification
 from .pagination import PAGE_SIZE, keyset_page, parse_int
 from .ratelimit import rate_limited
 from .threads import Node, build_tree, walk
-from .unread import unread_badge_count
+from .unread import BADGE_TOKEN_HEADER, badge_token, badge_token_user_id, unread_badge_count
 
 User = get_user_model()
 
@@ -150,14 +152,39 @@ def inbox(request):
     return render(request, template, context)
 
 
+def unread_badge(request):
+    """The navbar badge, polled by every open tab: answered from the cache, and with the
+    page's badge token without touching the session or the user (no query on a cache hit)."""
+    token_ok = request.method == "GET" and request.htmx
+    user_id = badge_token_user_id(request.headers.get(BADGE_TOKEN_HEADER)) if token_ok else None
+    if user_id is None:
+        return unread_badge_for_session(request)
+    return private_response(HttpResponse(rendered_badge(unread_badge_count(user_id))))
+
+
+@functools.lru_cache(maxsize=512)
+def rendered_badge(count: int) -> str:
+    """The badge holds nothing but its count, so each count is rendered once per process."""
+    context = {"unread_count": count, "UNREAD_BADGE_POLL_SECONDS": settings.UNREAD_BADGE_POLL_SECONDS}
+    return render_to_string("base.html#unread-badge", context)
+
+
+def private_response(response):
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
 @login_required
 @require_GET
 @vary_on_headers("HX-Request")
-def unread_badge(request):
-    """The navbar badge; polled, so it answers from the cache."""
+def unread_badge_for_session(request):
+    """No valid token (expired, forged, or JavaScript off): an ordinary signed-in request.
+    It hands out a new token in a header, which app.js gives to the next polls."""
     if not request.htmx:
         return redirect("messaging:inbox")
-    return render(request, "base.html#unread-badge", {"unread_count": unread_badge_count(request.user)})
+    response = render(request, "base.html#unread-badge", {"unread_count": unread_badge_count(request.user)})
+    response[BADGE_TOKEN_HEADER] = badge_token(request.user.pk)
+    return private_response(response)
 
 
 # --- Compose -------------------------------------------------------------------------------
@@ -269,18 +296,21 @@ def conversation_detail(request, conversation_id):
     return trigger_client_event(response, UNREAD_CHANGED) if request.htmx else response
 
 
-@login_required
-@require_GET
 @cache_page(settings.CACHE_MIDDLEWARE_SECONDS)
 @vary_on_cookie
 @vary_on_headers("HX-Request")
+@login_required
+@require_GET
 def conversation_messages(request, conversation_id):
     """The cached message list partial.
 
     Its URL carries the conversation version (`v`), and the page asks for the
     current one, so a cached copy is never older than the data it claims; the
-    key varies on the cookie (per user) and on HX-Request. With `since`, it
-    holds only the rows changed between that version and `v` (the live poll).
+    key varies on the cookie (per user: only the browser that got the page can
+    hit it, so a hit needs no session or user lookup, and runs no query) and on
+    HX-Request. Only 200s are cached: a redirect to login or a 404 never is.
+    With `since`, it holds only the rows changed between that version and `v`
+    (the live poll).
     """
     conversation = get_conversation_for(request.user, conversation_id)
     requested = parse_int(request.GET.get("v"), -1)

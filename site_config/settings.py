@@ -159,6 +159,8 @@ else:
 CACHE_IS_SHARED = bool(REDIS_URL)
 UNREAD_BADGE_TTL = int(os.environ.get("UNREAD_BADGE_TTL", "300" if CACHE_IS_SHARED else "8"))
 UNREAD_BADGE_POLL_SECONDS = 10
+# How long the token that lets a badge poll skip the session lookup lasts (messaging/unread.py).
+UNREAD_BADGE_TOKEN_MAX_AGE = 15 * 60
 CONVERSATION_POLL_SECONDS = 4
 CACHE_MIDDLEWARE_SECONDS = 60
 

@@ -19,6 +19,15 @@
     });
   });
 
+  // A badge poll whose token had expired was answered through the session, with a new
+  // token: the next polls send that one (base.html, #badge-token).
+  document.body.addEventListener("htmx:afterRequest", function (evt) {
+    var xhr = evt.detail.xhr;
+    var token = xhr && xhr.getResponseHeader("X-Badge-Token");
+    var holder = document.getElementById("badge-token");
+    if (token && holder) holder.setAttribute("hx-headers", JSON.stringify({ "X-Badge-Token": token }));
+  });
+
   // The unread count: page title and a polite announcement when it changes.
   function showUnread(badge) {
     if (!badge) return;

@@ -49,7 +49,7 @@ from messaging import actions
 from messaging.models import Conversation, Message, MessageHistory, Notification
 from messaging.pagination import keyset_page
 from messaging.threads import build_tree
-from messaging.unread import forget_badges
+from messaging.unread import BADGE_TOKEN_HEADER, badge_token, forget_badges
 
 User = get_user_model()
 HX = {"HX-Request": "true"}
@@ -807,8 +807,11 @@ class Command(BaseCommand):
                       conversation_hit, check=ok_status)
 
         # d. Unread badge poll.
+        # As a page polls it: with the badge token the page carries (no session or user lookup).
+        badge_headers = {**HX, BADGE_TOKEN_HEADER: badge_token(focus.pk)}
+
         def badge():
-            return inbox_client.get(reverse("messaging:unread-badge"), headers=HX, secure=True)
+            return inbox_client.get(reverse("messaging:unread-badge"), headers=badge_headers, secure=True)
 
         bench.measure("badge-miss", "badge poll: cache miss", final_size, final_label, badge,
                       setup=lambda: forget_badges(focus.pk), check=ok_status)
