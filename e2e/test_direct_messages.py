@@ -3,6 +3,7 @@
 import json
 import re
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
 from . import helpers
@@ -164,10 +165,16 @@ def test_wrong_password_does_not_delete(new_user):
 
 
 def poll_badge(page):
-    """Poll the badge now, as its timer would, and return the request it sent."""
-    with page.expect_request(re.compile(r"/unread-badge/$")) as request:
-        page.evaluate("htmx.trigger(document.getElementById('unread-badge'), 'poll-now')")
-    return request.value
+    """Poll the badge now, as its timer would, and return the request it sent. A badge just
+    swapped in listens once htmx has settled it, so a trigger that came too early is repeated."""
+    for _ in range(10):
+        try:
+            with page.expect_request(re.compile(r"/unread-badge/$"), timeout=1_000) as request:
+                page.evaluate("htmx.trigger(document.getElementById('unread-badge'), 'poll-now')")
+            return request.value
+        except PlaywrightTimeoutError:
+            continue
+    raise AssertionError("the badge never polled")
 
 
 def test_badge_poll_renews_a_token_that_no_longer_holds(new_user):
