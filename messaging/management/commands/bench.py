@@ -303,13 +303,15 @@ class Builder:
 
     def finish_step(self) -> None:
         """Sequences past the explicit ids. On PostgreSQL, the vacuum and statistics autovacuum
-        would soon make anyway, done now so it doesn't run (and compete for CPU) while we measure."""
+        would soon make anyway, and a checkpoint that writes out the new rows, done now so they
+        don't run (and compete for CPU and disk) while we measure."""
         statements = self.conn.ops.sequence_reset_sql(no_style(), [User, Conversation, Message])
         with self.conn.cursor() as cursor:
             for sql in statements:
                 cursor.execute(sql)
             if self.conn.vendor == "postgresql":
                 cursor.execute("VACUUM ANALYZE")
+                cursor.execute("CHECKPOINT")
 
     def random_time(self):
         return self.year_ago + timedelta(seconds=self.rng.random() * 365 * 86400)
