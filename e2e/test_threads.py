@@ -237,3 +237,27 @@ def test_reply_and_thread_page_without_javascript(new_user):
     expect(nodes).to_contain_text(["At the station", "Which exit?", "The north one"])
     xs = x_positions(nodes)
     assert xs[0] < xs[1] < xs[2], xs
+
+
+def test_an_edited_reply_reads_the_same_in_the_list_and_in_open_threads(new_user):
+    alice, alice_name, bob, bob_name = start_conversation(new_user)
+    helpers.reply_to(bob, root_message(bob), "See you at 10")
+    # Both have the thread open; the reply is also in the list below it.
+    helpers.thread_toggle(root_message(bob)).click()
+    bob_thread = root_message(bob).get_by_role("group", name="Replies", exact=True)
+    expect(helpers.thread_node(bob_thread, "See you at 10")).to_be_visible()
+    alice_toggle = helpers.thread_toggle(root_message(alice))
+    expect(alice_toggle).to_have_text("1 reply", timeout=10_000)
+    alice_toggle.click()
+    alice_thread = root_message(alice).get_by_role("group", name="Replies", exact=True)
+    expect(helpers.thread_node(alice_thread, "See you at 10")).to_be_visible()
+
+    # Bob edits the reply where it stands in the list: his thread copy follows at once,
+    # Alice's list and thread copies by her poll.
+    helpers.edit_message(bob, helpers.message_exactly(bob, "See you at 10"), "See you at 11")
+    for page, thread in ((bob, bob_thread), (alice, alice_thread)):
+        node = helpers.thread_node(thread, "See you at 11")
+        expect(node).to_be_visible(timeout=10_000)
+        expect(node.get_by_role("link", name="Edited: see earlier versions")).to_be_visible()
+        expect(helpers.thread_node(thread, "See you at 10")).to_have_count(0)
+        expect(helpers.message_exactly(page, "See you at 11")).to_be_visible()

@@ -53,6 +53,7 @@
         if (existing.matches("form") || existing.querySelector(":scope > .actions .htmx-request")) return;
         keepParts(existing, row);
         existing.replaceWith(row);
+        syncThreadCopies(row);
         syncToggle(row.querySelector(".thread-toggle"));
       } else if (!existing) {
         list.appendChild(row);
@@ -62,6 +63,25 @@
       htmx.process(row);
     });
     container.remove();
+  }
+
+  // A message shown twice, in the list and in an open thread, reads the same in both once
+  // it is edited (here or, by the poll, by the other person): its text and its "(edited)".
+  function syncThreadCopies(article) {
+    var id = article.id.replace(/^message-/, "");
+    var body = article.querySelector(":scope > .message-body");
+    var edited = article.querySelector(":scope > .actions [aria-label^='Edited']");
+    if (!body) return;
+    document.querySelectorAll('[data-node-of="' + CSS.escape(id) + '"]').forEach(function (node) {
+      var nodeBody = node.querySelector(":scope > .message-body");
+      if (nodeBody && nodeBody.innerHTML !== body.innerHTML) nodeBody.innerHTML = body.innerHTML;
+      var meta = node.querySelector(":scope > .node-meta");
+      if (edited && meta && !meta.querySelector("[aria-label^='Edited']")) {
+        var mark = edited.cloneNode(true);
+        meta.appendChild(mark);
+        htmx.process(mark);
+      }
+    });
   }
 
   // A refreshed message keeps its thread as the reader left it (open or closed) and its
@@ -102,6 +122,7 @@
   htmx.onLoad(function (elt) {
     if (!(elt instanceof Element)) return;
     if (elt.id === "unread-badge") showUnread(elt);
+    if (elt.matches("article.message")) syncThreadCopies(elt);  // saved by an inline edit
     var changes = elt.matches(".message-changes") ? [elt] : elt.querySelectorAll(".message-changes");
     Array.prototype.forEach.call(changes, applyChanges);
     var toggles = elt.matches(".thread-toggle") ? [elt] : elt.querySelectorAll(".thread-toggle");
