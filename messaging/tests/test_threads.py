@@ -200,3 +200,25 @@ def test_reply_errors_are_inline_and_keep_the_text(bob_client, message):
         response = bob_client.post(url, {"content": "  "}, headers=headers)
         assert response.status_code == 422 and "can&#x27;t be empty" in response.content.decode()
     assert not message.replies.exists()
+
+
+def test_threads_opened_in_place_add_no_duplicate_ids(tree, alice_client):
+    """The conversation page with the root's thread and a reply's own thread open at once
+    (both show a1 and a1x), plus a reply sent into both: every id on the page is unique."""
+    import re
+
+    a = Message.objects.get(content="a")
+    a1 = Message.objects.get(content="a1")
+    html = alice_client.get(reverse("messaging:conversation-detail", args=[tree.conversation_id])).content.decode()
+    html += alice_client.get(thread_url(tree), headers=HX).content.decode()
+    html += alice_client.get(thread_url(a), headers=HX).content.decode()
+    html += alice_client.post(
+        reverse("messaging:message-reply", args=[a1.pk]), {"content": "in both"}, headers=HX
+    ).content.decode()
+    ids = re.findall(r'\sid="([^"]+)"', html)
+    for replaced in re.findall(r'<[^>]*\sid="([^"]+)"[^>]*hx-swap-oob="true"', html):
+        ids.remove(replaced)  # an out-of-band swap takes the place of the element with its id
+    assert len(ids) == len(set(ids)), sorted({i for i in ids if ids.count(i) > 1})
+    # The thread page keeps one anchor per reply (where a reply sent without JavaScript lands).
+    page = alice_client.get(thread_url(tree)).content.decode()
+    assert f'id="node-{a1.pk}"' in page and page.count(f'id="node-{a1.pk}"') == 1
