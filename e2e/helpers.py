@@ -44,6 +44,15 @@ def send_in_conversation(page: Page, text: str) -> None:
     page.get_by_role("button", name="Send", exact=True).click()
 
 
+def start_conversation(new_user, text: str, **session_options):
+    """Alice writes `text` to Bob; both have the conversation open. Returns (alice, alice_name, bob, bob_name)."""
+    alice, alice_name = new_user("alice", **session_options)
+    bob, bob_name = new_user("bob", **session_options)
+    compose(alice, bob_name, text, pick_from_search=session_options.get("javascript", True))
+    open_conversation(bob, alice_name)
+    return alice, alice_name, bob, bob_name
+
+
 def open_conversation(page: Page, with_user: str) -> None:
     page.goto("/")
     conversations = page.get_by_role("region", name="Conversations")
@@ -76,6 +85,11 @@ def reply_to(page: Page, item, text: str) -> None:
 def thread_toggle(item):
     """The "N replies" link of a message."""
     return item.get_by_role("link", name=re.compile(r"^\d+ repl(y|ies)$"))
+
+
+def replies(scope):
+    """The replies of a thread: expanded under a message (`scope`), or the thread page."""
+    return scope.get_by_role("group", name="Replies", exact=True)
 
 
 def thread_node(scope, text: str):

@@ -9,15 +9,6 @@ from . import helpers
 WHEN = re.compile(r"\d{1,2} \w{3} \d{4}, \d{2}:\d{2}")
 
 
-def start_conversation(new_user, text, **session_options):
-    """Alice writes `text` to Bob; both have the conversation open. Returns (alice, alice_name, bob, bob_name)."""
-    alice, alice_name = new_user("alice", **session_options)
-    bob, bob_name = new_user("bob", **session_options)
-    helpers.compose(alice, bob_name, text, pick_from_search=session_options.get("javascript", True))
-    helpers.open_conversation(bob, alice_name)
-    return alice, alice_name, bob, bob_name
-
-
 def history_link(item):
     return item.get_by_role("link", name="Edited: see earlier versions")
 
@@ -38,7 +29,7 @@ def version_texts(listed) -> list[str]:
 
 
 def test_edit_twice_then_the_drawer_lists_the_earlier_versions(new_user):
-    alice, alice_name, bob, bob_name = start_conversation(new_user, "See you at six")
+    alice, alice_name, bob, bob_name = helpers.start_conversation(new_user, "See you at six")
     conversation_url = alice.url.split("#")[0]
     expect(history_link(helpers.message_exactly(alice, "See you at six"))).to_have_count(0)
 
@@ -89,7 +80,7 @@ def test_edit_twice_then_the_drawer_lists_the_earlier_versions(new_user):
 
 
 def test_escape_and_cancel_restore_the_message_untouched(new_user):
-    alice, alice_name, bob, bob_name = start_conversation(new_user, "Keep me as I am")
+    alice, alice_name, bob, bob_name = helpers.start_conversation(new_user, "Keep me as I am")
     original = helpers.message_exactly(alice, "Keep me as I am")
 
     # The box has the keyboard as soon as it opens: type, then Escape, without touching the mouse.
@@ -120,7 +111,7 @@ def test_escape_and_cancel_restore_the_message_untouched(new_user):
 
 
 def test_the_receiver_has_no_edit_button(new_user):
-    alice, alice_name, bob, bob_name = start_conversation(new_user, "Only I can change this")
+    alice, alice_name, bob, bob_name = helpers.start_conversation(new_user, "Only I can change this")
     edit_url = helpers.message_exactly(alice, "Only I can change this").get_by_role(
         "link", name="Edit this message"
     ).get_attribute("href")
@@ -148,7 +139,7 @@ def test_the_receiver_has_no_edit_button(new_user):
 
 
 def test_edit_errors_are_inline_and_keep_the_text(new_user):
-    alice, alice_name, bob, bob_name = start_conversation(new_user, "A fine message")
+    alice, alice_name, bob, bob_name = helpers.start_conversation(new_user, "A fine message")
     helpers.message_exactly(alice, "A fine message").get_by_role("link", name="Edit this message").click()
     box = alice.get_by_label("Edit message")
 
@@ -176,7 +167,7 @@ def test_edit_errors_are_inline_and_keep_the_text(new_user):
 
 
 def test_saving_over_a_newer_version_shows_it_and_asks_again(new_user, open_session):
-    laptop, alice_name, bob, bob_name = start_conversation(new_user, "Draft from the morning")
+    laptop, alice_name, bob, bob_name = helpers.start_conversation(new_user, "Draft from the morning")
     phone = open_session()
     helpers.log_in(phone, alice_name)
     helpers.open_conversation(phone, bob_name)
@@ -207,7 +198,7 @@ def test_saving_over_a_newer_version_shows_it_and_asks_again(new_user, open_sess
 
 
 def test_edit_and_history_without_javascript(new_user):
-    alice, alice_name, bob, bob_name = start_conversation(new_user, "Plain old HTML", javascript=False)
+    alice, alice_name, bob, bob_name = helpers.start_conversation(new_user, "Plain old HTML", javascript=False)
     conversation_url = alice.url.split("#")[0]
 
     # Edit opens the edit page; an error stays on it with the text kept.

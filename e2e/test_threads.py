@@ -9,18 +9,15 @@ from . import helpers
 ROOT = "Where shall we meet on Saturday?"
 
 
-def start_conversation(new_user, **session_options):
-    """Alice writes to Bob; both have the conversation open. Returns (alice, alice_name, bob, bob_name)."""
-    alice, alice_name = new_user("alice", **session_options)
-    bob, bob_name = new_user("bob", **session_options)
-    helpers.compose(alice, bob_name, ROOT, pick_from_search=session_options.get("javascript", True))
-    helpers.open_conversation(bob, alice_name)
-    return alice, alice_name, bob, bob_name
-
-
 def root_message(page):
     # The first match: replies quote their parent, and an expanded thread holds its replies.
     return helpers.message(page, ROOT).first
+
+
+def open_thread(page):
+    """Expand the root message's thread in place; its replies."""
+    helpers.thread_toggle(root_message(page)).click()
+    return helpers.replies(root_message(page))
 
 
 def x_positions(nodes) -> list[float]:
@@ -41,7 +38,7 @@ def assert_tree(thread):
 
 
 def test_reply_three_levels_deep_shows_the_tree(new_user):
-    alice, alice_name, bob, bob_name = start_conversation(new_user)
+    alice, alice_name, bob, bob_name = helpers.start_conversation(new_user, ROOT)
 
     # Level 1, from the conversation: it appears at once, and the message says "1 reply".
     helpers.reply_to(bob, root_message(bob), "At the station")
@@ -49,12 +46,11 @@ def test_reply_three_levels_deep_shows_the_tree(new_user):
     toggle = helpers.thread_toggle(root_message(bob))
     expect(toggle).to_have_text("1 reply")
     toggle.click()
-    thread = root_message(bob).get_by_role("group", name="Replies", exact=True)
+    thread = helpers.replies(root_message(bob))
     expect(helpers.thread_node(thread, "At the station")).to_be_visible()
 
     # Level 2, by Alice inside her expanded thread: it lands under the reply it answers.
-    helpers.thread_toggle(root_message(alice)).click()
-    alice_thread = root_message(alice).get_by_role("group", name="Replies", exact=True)
+    alice_thread = open_thread(alice)
     helpers.reply_to(alice, helpers.thread_node(alice_thread, "At the station"), "Which exit?")
     expect(helpers.thread_node(alice_thread, "Which exit?")).to_be_visible()
 
@@ -76,20 +72,20 @@ def test_reply_three_levels_deep_shows_the_tree(new_user):
     assert_tree(alice_thread)
     alice.goto(helpers.thread_toggle(root_message(alice)).get_attribute("href"))
     expect(alice.get_by_role("heading", name="Thread", level=1)).to_be_visible()
-    assert_tree(alice.get_by_role("group", name="Replies", exact=True))
+    assert_tree(helpers.replies(alice))
 
 
 def test_a_reply_appears_in_every_open_thread(new_user):
-    alice, alice_name, bob, bob_name = start_conversation(new_user)
+    alice, alice_name, bob, bob_name = helpers.start_conversation(new_user, ROOT)
     helpers.reply_to(bob, root_message(bob), "First answer")
     toggle = helpers.thread_toggle(root_message(bob))
     toggle.click()
-    thread = root_message(bob).get_by_role("group", name="Replies", exact=True)
+    thread = helpers.replies(root_message(bob))
     expect(helpers.thread_node(thread, "First answer")).to_be_visible()
     # Alice has the thread open too (her "1 reply" came by the conversation poll).
     alice_toggle = helpers.thread_toggle(root_message(alice))
     alice_toggle.click()
-    alice_thread = root_message(alice).get_by_role("group", name="Replies", exact=True)
+    alice_thread = helpers.replies(root_message(alice))
     expect(helpers.thread_node(alice_thread, "First answer")).to_be_visible()
 
     # Replying from the message itself (not from inside the thread) adds to the open thread at once,
@@ -118,7 +114,7 @@ def test_a_reply_appears_in_every_open_thread(new_user):
 
 
 def test_thread_expands_and_collapses_without_refetching(new_user):
-    alice, alice_name, bob, bob_name = start_conversation(new_user)
+    alice, alice_name, bob, bob_name = helpers.start_conversation(new_user, ROOT)
     for text in ("one", "two", "three"):
         helpers.reply_to(bob, root_message(bob), f"answer {text}")
     expect(helpers.thread_toggle(root_message(bob))).to_have_text("3 replies")
@@ -130,7 +126,7 @@ def test_thread_expands_and_collapses_without_refetching(new_user):
     expect(toggle).to_have_attribute("aria-expanded", "false")
 
     toggle.click()
-    thread = root_message(alice).get_by_role("group", name="Replies", exact=True)
+    thread = helpers.replies(root_message(alice))
     expect(thread.get_by_test_id("thread-node")).to_contain_text(["answer one", "answer two", "answer three"])
     expect(toggle).to_have_attribute("aria-expanded", "true")
     assert len(thread_requests) == 1
@@ -148,10 +144,9 @@ def test_thread_expands_and_collapses_without_refetching(new_user):
 
 
 def test_deep_replies_stay_flat_and_say_whom_they_answer(new_user):
-    alice, alice_name, bob, bob_name = start_conversation(new_user)
+    alice, alice_name, bob, bob_name = helpers.start_conversation(new_user, ROOT)
     helpers.reply_to(bob, root_message(bob), "depth 1")
-    helpers.thread_toggle(root_message(bob)).click()
-    thread = root_message(bob).get_by_role("group", name="Replies", exact=True)
+    thread = open_thread(bob)
     for depth in range(2, 8):
         helpers.reply_to(bob, helpers.thread_node(thread, f"depth {depth - 1}"), f"depth {depth}")
         expect(helpers.thread_node(thread, f"depth {depth}")).to_be_visible()
@@ -169,14 +164,13 @@ def test_deep_replies_stay_flat_and_say_whom_they_answer(new_user):
 
     check(thread)
     bob.goto(helpers.thread_toggle(root_message(bob)).get_attribute("href"))
-    check(bob.get_by_role("group", name="Replies", exact=True))
+    check(helpers.replies(bob))
 
 
 def test_escape_and_cancel_close_the_reply_form(new_user):
-    alice, alice_name, bob, bob_name = start_conversation(new_user)
+    alice, alice_name, bob, bob_name = helpers.start_conversation(new_user, ROOT)
     helpers.reply_to(bob, root_message(bob), "kept")
-    helpers.thread_toggle(root_message(bob)).click()
-    thread = root_message(bob).get_by_role("group", name="Replies", exact=True)
+    thread = open_thread(bob)
     expect(helpers.thread_node(thread, "kept")).to_be_visible()
 
     reply_link = root_message(bob).get_by_role("link", name="Reply to this message")
@@ -201,7 +195,7 @@ def test_escape_and_cancel_close_the_reply_form(new_user):
 
 
 def test_only_the_two_people_see_a_thread(new_user):
-    alice, alice_name, bob, bob_name = start_conversation(new_user)
+    alice, alice_name, bob, bob_name = helpers.start_conversation(new_user, ROOT)
     helpers.reply_to(bob, root_message(bob), "just between us")
     thread_url = helpers.thread_toggle(root_message(bob)).get_attribute("href")
     assert alice.goto(thread_url).status == 200
@@ -215,7 +209,7 @@ def test_only_the_two_people_see_a_thread(new_user):
 
 
 def test_reply_and_thread_page_without_javascript(new_user):
-    alice, alice_name, bob, bob_name = start_conversation(new_user, javascript=False)
+    alice, alice_name, bob, bob_name = helpers.start_conversation(new_user, ROOT, javascript=False)
 
     # The Reply link opens the reply page; sending goes back to the conversation.
     helpers.reply_to(bob, root_message(bob), "At the station")
@@ -226,7 +220,7 @@ def test_reply_and_thread_page_without_javascript(new_user):
     alice.reload()
     helpers.thread_toggle(root_message(alice)).click()
     expect(alice.get_by_role("heading", name="Thread", level=1)).to_be_visible()
-    thread = alice.get_by_role("group", name="Replies", exact=True)
+    thread = helpers.replies(alice)
     helpers.reply_to(alice, helpers.thread_node(thread, "At the station"), "Which exit?")
     expect(alice.get_by_role("heading", name="Thread", level=1)).to_be_visible()
     helpers.reply_to(alice, helpers.thread_node(thread, "Which exit?"), "The north one")
@@ -240,16 +234,15 @@ def test_reply_and_thread_page_without_javascript(new_user):
 
 
 def test_an_edited_reply_reads_the_same_in_the_list_and_in_open_threads(new_user):
-    alice, alice_name, bob, bob_name = start_conversation(new_user)
+    alice, alice_name, bob, bob_name = helpers.start_conversation(new_user, ROOT)
     helpers.reply_to(bob, root_message(bob), "See you at 10")
     # Both have the thread open; the reply is also in the list below it.
-    helpers.thread_toggle(root_message(bob)).click()
-    bob_thread = root_message(bob).get_by_role("group", name="Replies", exact=True)
+    bob_thread = open_thread(bob)
     expect(helpers.thread_node(bob_thread, "See you at 10")).to_be_visible()
     alice_toggle = helpers.thread_toggle(root_message(alice))
     expect(alice_toggle).to_have_text("1 reply", timeout=10_000)
     alice_toggle.click()
-    alice_thread = root_message(alice).get_by_role("group", name="Replies", exact=True)
+    alice_thread = helpers.replies(root_message(alice))
     expect(helpers.thread_node(alice_thread, "See you at 10")).to_be_visible()
 
     # Bob edits the reply where it stands in the list: his thread copy follows at once,

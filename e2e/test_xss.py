@@ -137,24 +137,17 @@ def test_payloads_render_as_text_on_every_page(new_user, no_send_limit):
     # Through the page: a send (htmx append, then Bob's live poll), an edit, a reply.
     one_line = [p for p in PAYLOADS if "\n" not in p]
     live, edit, reply = (f"{p} [{tag}]" for p, tag in zip(one_line[-3:], ("ui-send", "ui-edit", "ui-reply")))
-    alice_page.get_by_label("Message", exact=True).fill(live)
-    alice_page.get_by_role("button", name="Send", exact=True).click()
+    helpers.send_in_conversation(alice_page, live)
     expect(helpers.message(alice_page, "[ui-send]")).to_be_visible()
     expect(helpers.message(bob_page, "[ui-send]")).to_be_visible(timeout=10_000)  # by the poll
     watch.check(alice_page, "Alice after sending", texts=[live])
     watch.check(bob_page, "Bob after the poll brought it", texts=[live])
 
-    mine = alice_page.locator(f"#message-{roots[1].pk}")
-    mine.get_by_role("link", name="Edit this message").click()
-    alice_page.get_by_label("Edit message").fill(edit)
-    alice_page.get_by_role("button", name="Save").click()
+    helpers.edit_message(alice_page, alice_page.locator(f"#message-{roots[1].pk}"), edit)
     expect(helpers.message(alice_page, "[ui-edit]")).to_be_visible()
     watch.check(alice_page, "Alice after an inline edit", texts=[edit])
 
-    theirs = bob_page.locator(f"#message-{roots[2].pk}")
-    theirs.get_by_role("link", name="Reply to this message").click()
-    bob_page.get_by_label("Your reply").fill(reply)
-    bob_page.get_by_role("button", name="Send reply").click()
+    helpers.reply_to(bob_page, bob_page.locator(f"#message-{roots[2].pk}"), reply)
     expect(helpers.message(bob_page, "[ui-reply]")).to_be_visible()
     watch.check(bob_page, "Bob after an inline reply", texts=[reply])
 

@@ -26,11 +26,13 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from loadtest.processes import stop_process, wait_for_health  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -149,35 +151,6 @@ class MemorySampler(threading.Thread):
     def stop(self):
         self.stopping.set()
         self.join(timeout=2)
-
-
-def stop_process(proc: subprocess.Popen | None, name: str) -> None:
-    """SIGTERM the process group we started, then SIGKILL it if it lingers."""
-    if proc is None or proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        log(f"{name} did not stop in time; killing it")
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=5)
-    except ProcessLookupError:
-        pass
-
-
-def wait_for_health(url: str, proc: subprocess.Popen, seconds: float = 30) -> None:
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with status {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer within {seconds:.0f}s")
 
 
 # --- Report ---------------------------------------------------------------------------------

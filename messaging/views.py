@@ -182,7 +182,7 @@ def unread_badge_for_session(request):
     It hands out a new token in a header, which app.js gives to the next polls."""
     if not request.htmx:
         return redirect("messaging:inbox")
-    response = render(request, "base.html#unread-badge", {"unread_count": unread_badge_count(request.user)})
+    response = render(request, "base.html#unread-badge")  # the count comes from context_processors.unread
     response[BADGE_TOKEN_HEADER] = badge_token(request.user.pk)
     return private_response(response)
 

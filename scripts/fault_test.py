@@ -48,6 +48,9 @@ import psycopg
 import redis
 import requests
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from loadtest.processes import stop_process, wait_for_health  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
@@ -196,21 +199,6 @@ class RedisServer:
     def stop(self) -> None:
         stop_process(self.proc, "redis-server")
         self.proc = None
-
-
-def stop_process(proc: subprocess.Popen | None, name: str) -> None:
-    """SIGTERM the process group we started, SIGKILL it if it lingers."""
-    if proc is None or proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        log(f"{name} did not stop in time; killing it")
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=5)
-    except ProcessLookupError:
-        pass
 
 
 class Database:
@@ -570,15 +558,10 @@ def main() -> int:
             cwd=ROOT, env=env, stdout=open(server_log, "w"), stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         base = f"http://{HOST}:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"gunicorn did not come up; see {server_log}")
-            try:
-                if requests.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                time.sleep(0.2)
+        try:
+            wait_for_health(base + "/healthz", server)
+        except RuntimeError as error:
+            raise RuntimeError(f"gunicorn did not come up ({error}); see {server_log}") from error
         log(f"gunicorn (2 workers) on {base}, pid {server.pid}")
 
         log(f"Phase 1: load ({LOAD_USERS} people x {LOAD_MESSAGES} messages, all at once)")
