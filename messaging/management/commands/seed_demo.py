@@ -5,6 +5,7 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from messaging import actions
@@ -90,4 +91,7 @@ class Command(BaseCommand):
             latest = conversation.messages.order_by("-timestamp").first()
             Conversation.objects.filter(pk=conversation.pk).update(last_message_at=latest.timestamp)
         Notification.objects.filter(message__read=True).update(read=True)
+        Notification.objects.filter(user__in=[alice, bob, carol]).update(
+            created_at=Subquery(Message.objects.filter(pk=OuterRef("message_id")).values("timestamp")[:1])
+        )
         forget_badges(alice.pk, bob.pk, carol.pk)
