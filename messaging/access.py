@@ -5,7 +5,7 @@ A 404 (not 403) for what is not yours: nobody learns whether it exists.
 
 from django.http import Http404
 
-from .models import Conversation, Message
+from .models import Conversation, Message, Notification
 
 
 def get_conversation_for(user, conversation_id) -> Conversation:
@@ -29,6 +29,10 @@ def get_message_for(user, message_id, *, to_edit: bool = False) -> Message:
     return message
 
 
-def get_thread_for(user, message_id) -> Message:
-    """The message at the top of a thread view, if the user is one of its two people."""
-    return get_message_for(user, message_id)
+def get_notification_for(user, notification_id) -> Notification:
+    notification = (
+        Notification.objects.filter(user=user, pk=notification_id).select_related("message__sender").first()
+    )
+    if notification is None:
+        raise Http404("No such notification.")
+    return notification

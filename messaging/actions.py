@@ -6,13 +6,13 @@ import hashlib
 import logging
 
 from django.contrib.auth import get_user_model
-from django.contrib.sessions.models import Session
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F, Subquery
-from django.utils import timezone
 
+from .caching import forget_conversation_on_commit
 from .models import Conversation, Message, MessageHistory, Notification, clean_content
+from .sessions import end_sessions
 from .unread import forget_badges_on_commit
 
 logger = logging.getLogger("messaging")
@@ -151,8 +151,6 @@ def mark_conversation_read(conversation: Conversation, *, user) -> int:
     return count
 
 
-mark_thread_read = mark_conversation_read
-
 
 @transaction.atomic
 def mark_notifications_read(user, *, ids: list[int] | None = None) -> int:
@@ -253,12 +251,20 @@ def touch_conversation(message: Message, *, new_message: bool) -> None:
 
 def forget_user(user) -> None:
     """After a user row is deleted: remove what CASCADE cannot reach (sessions, cached counts)."""
-    user_id = str(user.pk)
-    stale = [
-        session.pk
-        for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
-        if str(session.get_decoded().get("_auth_user_id")) == user_id
-    ]
-    Session.objects.filter(pk__in=stale).delete()
+    end_sessions(user.pk)
     forget_badges_on_commit(user.pk)
     logger.info("account %s deleted", user.pk)
+
+
+def forget_conversation(conversation: Conversation) -> None:
+    """After a conversation is deleted (with one of its people): its cached pages are never served again."""
+    forget_conversation_on_commit(conversation.pk)
+
+
+def end_sessions_if_password_changed(user) -> None:
+    """Before a user is saved: if the password changes, every session of theirs ends, on
+    every device. Django's password change view then starts a new one for the browser
+    that changed it (update_session_auth_hash)."""
+    old = User.objects.filter(pk=user.pk).values_list("password", flat=True).first()
+    if old is not None and old != user.password:
+        end_sessions(user.pk)

@@ -1,3 +1,4 @@
+from django.contrib.admin.apps import AdminConfig as DjangoAdminConfig
 from django.apps import AppConfig
 
 
@@ -9,3 +10,9 @@ class MessagingConfig(AppConfig):
         from . import signals
 
         signals.connect()
+
+
+class AdminConfig(DjangoAdminConfig):
+    """django.contrib.admin with its login rate limited like ours (messaging.admin_site)."""
+
+    default_site = "messaging.admin_site.AdminSite"

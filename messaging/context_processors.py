@@ -9,7 +9,7 @@ def unread(request):
     signed_in = user is not None and user.is_authenticated
     return {
         "unread_count": unread_badge_count(user) if signed_in else 0,
-        "badge_token": badge_token(user.pk) if signed_in else "",
+        "badge_token": badge_token(user.pk, request.session.session_key) if signed_in else "",
         "UNREAD_BADGE_POLL_SECONDS": settings.UNREAD_BADGE_POLL_SECONDS,
         "CONVERSATION_POLL_SECONDS": settings.CONVERSATION_POLL_SECONDS,
     }

@@ -1,13 +1,34 @@
 import re
 
 from django import forms
+from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import UserCreationForm
-from django.urls import reverse_lazy
+from django.forms.utils import ErrorDict
 
 from .models import MAX_CONTENT_LENGTH, clean_content
 
 User = get_user_model()
+
+
+class RefusableMixin:
+    """A bound form that can be refused before anything in it is checked.
+
+    Over a rate limit the view sets `refusal`: no field is validated, so no password
+    is checked and no user is looked up, and the typed data stays in the form.
+    """
+
+    refusal: str | None = None
+
+    def full_clean(self):
+        if self.refusal is None:
+            return super().full_clean()
+        self._errors = ErrorDict(renderer=self.renderer)
+        self.cleaned_data = {}
+        self.add_error(None, self.refusal)
+
+
+class Form(RefusableMixin, forms.Form):
+    pass
 
 
 class ContentField(forms.CharField):
@@ -27,7 +48,7 @@ class ContentField(forms.CharField):
         return clean_content(value)
 
 
-class MessageForm(forms.Form):
+class MessageForm(Form):
     content = ContentField(
         widget=forms.Textarea(
             attrs={"rows": 2, "maxlength": MAX_CONTENT_LENGTH, "placeholder": "Write a message…", "data-enter-sends": ""}
@@ -43,28 +64,15 @@ def inline_box():
     )
 
 
-class ReplyForm(forms.Form):
+class ReplyForm(Form):
     content = ContentField(label="Your reply", widget=inline_box())
 
 
-class ComposeForm(forms.Form):
+class ComposeForm(Form):
     to = forms.CharField(
         label="To",
         max_length=150,
-        widget=forms.TextInput(
-            attrs={
-                "autocomplete": "off",
-                "placeholder": "Type a username",
-                "spellcheck": "false",
-                "aria-controls": "user-results",
-                # Active search: matching usernames appear under the field as you type.
-                "hx-get": reverse_lazy("messaging:user-search"),
-                "hx-trigger": "input changed delay:250ms, search",
-                "hx-target": "#user-results",
-                "hx-swap": "outerHTML",
-                "hx-sync": "this:replace",
-            }
-        ),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "placeholder": "Type a username", "spellcheck": "false"}),
         error_messages={"required": "Choose who to write to."},
     )
     content = ContentField()
@@ -87,12 +95,17 @@ class BaseTokenField(forms.CharField):
         return value if re.fullmatch(r"[0-9a-f]{1,64}", value) else ("stale" if value else "")
 
 
-class EditForm(forms.Form):
+class EditForm(Form):
     content = ContentField(label="Edit message", widget=inline_box())
     base = BaseTokenField(widget=forms.HiddenInput, required=False)
 
+    def rebase(self, token: str) -> None:
+        """Start the form from a newer version (after a conflict), keeping the typed text."""
+        self.data = self.data.copy()
+        self.data[self.add_prefix("base")] = token
 
-class DeleteAccountForm(forms.Form):
+
+class DeleteAccountForm(Form):
     password = forms.CharField(
         label="Your password",
         strip=False,
@@ -111,7 +124,15 @@ class DeleteAccountForm(forms.Form):
         return password
 
 
-class SignupForm(UserCreationForm):
-    class Meta(UserCreationForm.Meta):
+class SignupForm(RefusableMixin, auth_forms.UserCreationForm):
+    class Meta(auth_forms.UserCreationForm.Meta):
         model = User
         fields = ("username",)
+
+
+class LoginForm(RefusableMixin, auth_forms.AuthenticationForm):
+    pass
+
+
+class PasswordChangeForm(RefusableMixin, auth_forms.PasswordChangeForm):
+    pass

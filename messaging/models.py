@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.sessions.base_session import AbstractBaseSession
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator, MinLengthValidator
 from django.db import models
@@ -95,7 +96,10 @@ class Conversation(models.Model):
 
     def other(self, user):
         """The other participant, as seen by `user` (themselves for notes to self)."""
-        return self.user_high if user.pk == self.user_low_id else self.user_low
+        return self.other_by_id(user.pk)
+
+    def other_by_id(self, user_id):
+        return self.user_high if user_id == self.user_low_id else self.user_low
 
     @property
     def is_self(self) -> bool:
@@ -309,3 +313,22 @@ class MessageHistory(models.Model):
 
     def __str__(self) -> str:
         return f"Version of message {self.message_id} before {self.edited_at:%Y-%m-%d %H:%M}"
+
+
+class UserSession(AbstractBaseSession):
+    """A session row that knows its user (messaging.sessions), so all of a user's sessions can end at once.
+
+    A plain column, not a foreign key: deleting a user ends their sessions in the
+    user's post_delete signal, which also clears them from the cache.
+    """
+
+    user_id = models.BigIntegerField(null=True, db_index=True)
+
+    class Meta(AbstractBaseSession.Meta):
+        db_table = "messaging_session"
+
+    @classmethod
+    def get_session_store_class(cls):
+        from .sessions import SessionStore
+
+        return SessionStore

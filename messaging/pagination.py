@@ -14,6 +14,8 @@ PAGE_SIZE = 50
 class Page:
     items: list
     next_cursor: str | None
+    # True for the first page (no cursor given): only it says "nothing here" when empty.
+    is_first: bool = True
 
     @property
     def has_next(self) -> bool:
@@ -47,7 +49,7 @@ def keyset_page(queryset: QuerySet, *, field: str, cursor: str | None, size: int
         rows = rows[:size]
         last = rows[-1]
         next_cursor = f"{getattr(last, field).isoformat()}_{last.pk}"
-    return Page(rows, next_cursor)
+    return Page(rows, next_cursor, is_first=not cursor)
 
 
 def parse_int(raw: str | None, default: int = 0) -> int:

@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.db.models.signals import post_delete, post_save, pre_save
 
 from . import actions
-from .models import Message
+from .models import Conversation, Message
 
 
 def message_pre_save(sender, instance: Message, raw=False, **kwargs):
@@ -28,6 +28,18 @@ def message_post_delete(sender, instance: Message, origin=None, **kwargs):
         actions.touch_conversation(instance, new_message=False)
 
 
+def conversation_post_delete(sender, instance: Conversation, **kwargs):
+    # Its cached pages must not be served to the other person either.
+    actions.forget_conversation(instance)
+
+
+def user_pre_save(sender, instance, raw=False, update_fields=None, **kwargs):
+    # A new password (from any form, the admin or a shell) ends every session of the account.
+    if raw or instance._state.adding or (update_fields is not None and "password" not in update_fields):
+        return
+    actions.end_sessions_if_password_changed(instance)
+
+
 def user_post_delete(sender, instance, **kwargs):
     actions.forget_user(instance)
 
@@ -36,4 +48,6 @@ def connect():
     pre_save.connect(message_pre_save, sender=Message, dispatch_uid="message_pre_save")
     post_save.connect(message_post_save, sender=Message, dispatch_uid="message_post_save")
     post_delete.connect(message_post_delete, sender=Message, dispatch_uid="message_post_delete")
+    post_delete.connect(conversation_post_delete, sender=Conversation, dispatch_uid="conversation_post_delete")
+    pre_save.connect(user_pre_save, sender=get_user_model(), dispatch_uid="user_pre_save")
     post_delete.connect(user_post_delete, sender=get_user_model(), dispatch_uid="user_post_delete")

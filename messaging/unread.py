@@ -6,6 +6,7 @@ a shared cache (Redis) that makes every poll exact; on a per-process cache
 there the count lives no longer than one poll interval (UNREAD_BADGE_TTL).
 """
 
+import hashlib
 import uuid
 
 from django.conf import settings
@@ -14,6 +15,8 @@ from django.core.cache import cache
 from django.db import transaction
 
 from .models import Message
+from .sessions import cache_key as session_cache_key
+from .sessions import live_session_user_id, session_key_of
 
 
 # A lost generation only costs a recount (a new one is random, never an old one).
@@ -39,8 +42,9 @@ def _generation(user_id: int) -> str | None:
     return generation
 
 
-def unread_badge_count(user) -> int:
-    """The count on `user`'s badge (a user or a user id): one cache round trip on a hit.
+def unread_badge_count(user, *, found: dict | None = None) -> int:
+    """The count on `user`'s badge (a user or a user id): one cache round trip on a hit
+    (none with `found`, the user's keys already read with get_many).
 
     The count is stored with the generation it was counted under, and served only while
     that is still the user's generation. A write moves the generation on after it commits,
@@ -48,7 +52,8 @@ def unread_badge_count(user) -> int:
     (with a plain delete it was, for UNREAD_BADGE_TTL).
     """
     user = getattr(user, "pk", user)
-    found = cache.get_many([generation_key(user), badge_key(user)])
+    if found is None:
+        found = cache.get_many([generation_key(user), badge_key(user)])
     generation = found.get(generation_key(user)) or _generation(user)
     if generation is None:  # the cache is down: count every time
         return Message.unread.unread_count(user)
@@ -74,23 +79,45 @@ def forget_badges_on_commit(*user_ids: int) -> None:
 # --- The badge token -------------------------------------------------------------------------
 # Every open tab polls the badge, so the poll skips the two lookups that authenticating a
 # request costs (the session row, the user row). The page hands the badge a signed,
-# short-lived statement of whose badge it is, sent back in a header (never in a URL, so
-# never in a log). It grants nothing but that one number; once it expires the poll is an
-# ordinary login-required request, which checks the session and hands out a new token.
-BADGE_TOKEN_SALT = "messaging.unread-badge"
+# short-lived statement of whose badge it is and for which session, sent back in a header
+# (never in a URL, so never in a log). It grants nothing but that one number, and only
+# together with that session's cookie while the session is alive: the session is read
+# from the cache in the same round trip as the count. Once the token expires, or the
+# session is not in the cache, the poll is an ordinary login-required request, which
+# checks the session and hands out a new token.
+BADGE_TOKEN_SALT = "messaging.unread-badge.v2"
 BADGE_TOKEN_HEADER = "X-Badge-Token"
 
 
-def badge_token(user_id: int) -> str:
-    return signing.dumps(user_id, salt=BADGE_TOKEN_SALT)
+def _fingerprint(session_key: str) -> str:
+    return hashlib.blake2b(session_key.encode(), digest_size=12).hexdigest()
 
 
-def badge_token_user_id(token: str | None) -> int | None:
-    """The user id a valid, unexpired token speaks for; None for anything else."""
+def badge_token(user_id: int, session_key: str) -> str:
+    return signing.dumps([user_id, _fingerprint(session_key)], salt=BADGE_TOKEN_SALT)
+
+
+def _token_user_id(token: str | None, session_key: str) -> int | None:
+    """The user id a valid, unexpired token speaks for, if it was issued to this session."""
     if not token or len(token) > 200:
         return None
     try:
-        user_id = signing.loads(token, salt=BADGE_TOKEN_SALT, max_age=settings.UNREAD_BADGE_TOKEN_MAX_AGE)
+        value = signing.loads(token, salt=BADGE_TOKEN_SALT, max_age=settings.UNREAD_BADGE_TOKEN_MAX_AGE)
     except signing.BadSignature:  # tampered, or expired (SignatureExpired)
         return None
-    return user_id if type(user_id) is int else None
+    if not (isinstance(value, list) and len(value) == 2 and type(value[0]) is int and value[1] == _fingerprint(session_key)):
+        return None
+    return value[0]
+
+
+def badge_count_for_token(request) -> int | None:
+    """The badge count for a poll with a token bound to its live session; None to fall back."""
+    session_key = session_key_of(request)
+    user_id = _token_user_id(request.headers.get(BADGE_TOKEN_HEADER), session_key) if session_key else None
+    if user_id is None:
+        return None
+    keys = [session_cache_key(session_key), generation_key(user_id), badge_key(user_id)]
+    found = cache.get_many(keys)
+    if live_session_user_id(found.get(keys[0])) != user_id:
+        return None  # logged out, password changed, account deleted, expired, or not cached
+    return unread_badge_count(user_id, found=found)

@@ -6,46 +6,36 @@ app runs on the embedded default: a SQLite file in the project and a
 process-local LocMemCache.
 """
 
-import os
 import sys
 from pathlib import Path
 
 import bootstrap_wrapper
 import dj_database_url
+import environ
 from csp.constants import NONE, SELF
+from django.contrib.messages import constants as message_constants
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+env = environ.Env()
 
-
-def env_bool(name: str, default: bool = False) -> bool:
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_list(name: str, default: str = "") -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
-
-
-DEBUG = env_bool("DEBUG", default=False)
+DEBUG = env.bool("DEBUG", default=False)
 # Under pytest the app runs as in production except for plain-HTTP serving
 # (live_server has no TLS) and a development secret.
 TESTING = "pytest" in sys.modules
 
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
+SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
-    if not (DEBUG or TESTING or env_bool("DJANGO_ALLOW_DEV_SECRET")):
+    if not (DEBUG or TESTING or env.bool("DJANGO_ALLOW_DEV_SECRET", default=False)):
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
     # Development only: `make run` and the test suite set DEBUG or DJANGO_ALLOW_DEV_SECRET.
     SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production-4f1c9e"
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver" if DEBUG or TESTING else "")
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"] if DEBUG or TESTING else [])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "messaging.apps.AdminConfig",  # django.contrib.admin, its login rate limited
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -58,6 +48,7 @@ INSTALLED_APPS = [
     "crispy_forms",
     "crispy_bootstrap5",
     "csp",
+    "django_ratelimit",
     "messaging.apps.MessagingConfig",
 ]
 
@@ -102,7 +93,7 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
-        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
+        conn_max_age=env.int("DB_CONN_MAX_AGE", default=60),
         conn_health_checks=True,
     )
 }
@@ -116,24 +107,24 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
     # A file, not memory, for the test database: threads (concurrency tests) and
     # the live server then share it the way processes share the real one.
-    DATABASES["default"]["TEST"] = {"NAME": os.environ.get("SQLITE_TEST_NAME", str(BASE_DIR / ".test-db.sqlite3"))}
+    DATABASES["default"]["TEST"] = {"NAME": env.str("SQLITE_TEST_NAME", default=str(BASE_DIR / ".test-db.sqlite3"))}
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Fail fast instead of hanging when the database is unreachable: a request
     # gets the friendly 503 page within a couple of seconds.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"connect_timeout": int(os.environ.get("DB_CONNECT_TIMEOUT", "2"))}
+        {"connect_timeout": env.int("DB_CONNECT_TIMEOUT", default=2)}
     )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache --------------------------------------------------------------------
-REDIS_URL = os.environ.get("REDIS_URL", "")
+REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "dm"),
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="dm"),
             "OPTIONS": {
                 "CLIENT_CLASS": "django_redis.client.DefaultClient",
                 "SOCKET_CONNECT_TIMEOUT": 0.5,
@@ -157,14 +148,18 @@ else:
 # can only be trusted for as long as one poll interval, so the unread badge
 # keeps its counts briefly there (see messaging/unread.py).
 CACHE_IS_SHARED = bool(REDIS_URL)
-UNREAD_BADGE_TTL = int(os.environ.get("UNREAD_BADGE_TTL", "300" if CACHE_IS_SHARED else "8"))
+UNREAD_BADGE_TTL = env.int("UNREAD_BADGE_TTL", default=300 if CACHE_IS_SHARED else 8)
 UNREAD_BADGE_POLL_SECONDS = 10
 # How long the token that lets a badge poll skip the session lookup lasts (messaging/unread.py).
 UNREAD_BADGE_TOKEN_MAX_AGE = 15 * 60
 CONVERSATION_POLL_SECONDS = 4
 CACHE_MIDDLEWARE_SECONDS = 60
 
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# Django's cached_db sessions, recording each session's user (messaging/sessions.py): a
+# cache read proves a session is alive, and every session of a user can be ended at once.
+# Trusted only because the cache is shared (Redis) or there is one process (LocMemCache).
+SESSION_ENGINE = "messaging.sessions"
+SESSION_CACHE_ALIAS = "default"
 
 # --- Auth -------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -180,11 +175,22 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "messaging:inbox"
 LOGOUT_REDIRECT_URL = "login"
 
-# Rate limits (requests per window, per user or IP), enforced through the cache.
+# Rate limits (django-ratelimit rates: count/period), enforced through the cache; what each
+# one keys on is in messaging/ratelimit.py.
 RATE_LIMITS = {
-    "login": (int(os.environ.get("RATE_LIMIT_LOGIN", "10")), 60),
-    "send": (int(os.environ.get("RATE_LIMIT_SEND", "30")), 60),
+    "login": env.str("RATE_LIMIT_LOGIN", default="10/m"),  # per address and account
+    "login-address": env.str("RATE_LIMIT_LOGIN_ADDRESS", default="30/10m"),  # per address, all accounts
+    "signup": env.str("RATE_LIMIT_SIGNUP", default="10/h"),  # per address
+    "send": env.str("RATE_LIMIT_SEND", default="30/m"),  # per user: messages and replies
+    "edit": env.str("RATE_LIMIT_EDIT", default="30/m"),  # per user
+    "password": env.str("RATE_LIMIT_PASSWORD", default="10/m"),  # per user: password change, account deletion
 }
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_FAIL_OPEN = True  # a cache outage must not lock everyone out
+RATELIMIT_HASH_ALGORITHM = "hashlib.blake2b"
+if not CACHE_IS_SHARED:
+    # LocMemCache is per process: the limits hold for the embedded default's single process.
+    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 
 # --- I18N -----------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -205,7 +211,7 @@ STORAGES = {
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
-            if DEBUG or TESTING or env_bool("PLAIN_STATIC")
+            if DEBUG or TESTING or env.bool("PLAIN_STATIC", default=False)
             else "whitenoise.storage.CompressedManifestStaticFilesStorage"
         )
     },
@@ -214,6 +220,8 @@ WHITENOISE_USE_FINDERS = DEBUG or TESTING
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
+# Bootstrap's alert classes for Django's message levels.
+MESSAGE_TAGS = {message_constants.DEBUG: "secondary", message_constants.ERROR: "danger"}
 
 # --- Security -------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -221,10 +229,10 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 if not DEBUG:
-    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=not TESTING)
-    SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=not TESTING)
-    CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=not TESTING)
-    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000"))
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not TESTING)
+    SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not TESTING)
+    CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not TESTING)
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -251,6 +259,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {
-        "messaging": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+        "messaging": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     },
 }

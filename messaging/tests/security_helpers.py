@@ -15,7 +15,7 @@ from html.parser import HTMLParser
 
 from django.apps import apps
 from django.contrib.auth import get_user_model
-from django.contrib.sessions.models import Session
+from messaging.models import UserSession as Session
 from django.core.cache import cache
 from django.db import connections, models, transaction
 from django.test import Client

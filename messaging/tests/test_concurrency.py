@@ -212,7 +212,7 @@ def _delete_while_writing(alice, bob, make_user, *, round_: int):
     def act(n):
         if n == count - 1:
             client = session_client(clients[bob.pk])
-            return "delete", client.post(reverse("messaging:settings"), {"password": PASSWORD}).status_code
+            return "delete", client.post(reverse("messaging:delete-user"), {"password": PASSWORD}).status_code
         writer = others[n % len(others)]
         client = session_client(clients[writer.pk])
         kind = n % 5

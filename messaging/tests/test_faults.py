@@ -15,7 +15,7 @@ from django.db import OperationalError
 from django.test import override_settings
 from django.urls import reverse
 
-from messaging import actions, views
+from messaging import actions, selectors
 from messaging.models import Message, Notification
 from messaging.unread import unread_badge_count
 
@@ -107,7 +107,7 @@ def test_database_error_is_a_friendly_503(alice_client, monkeypatch, headers, wh
     if where == "loading the user":
         monkeypatch.setattr(django.contrib.auth, "get_user", _lost)
     else:
-        monkeypatch.setattr(views, "inbox_context", _lost)
+        monkeypatch.setattr(selectors, "inbox_page", _lost)
     response = alice_client.get(reverse("messaging:inbox"), headers=headers)
     assert response.status_code == 503
     assert response["Retry-After"] == "5"

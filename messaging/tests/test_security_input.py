@@ -216,7 +216,7 @@ def test_signup_refuses_markup_usernames(payload):
         reverse("signup"), {"username": payload, "password1": "a-long-pass-phrase", "password2": "a-long-pass-phrase"}
     )
     html = response.content.decode()
-    assert response.status_code == 200
+    assert response.status_code == 422
     assert "Enter a valid username" in html
     assert not User.objects.exists()
     assert payload not in html and escape(payload) in html  # kept in the box, escaped
@@ -245,7 +245,7 @@ def test_lookalike_usernames_are_refused(lookalike, client, bob):
     """NFKC-normalised and compared case-insensitively: nobody can pose as bob."""
     password = "a-long-pass-phrase"
     response = client.post(reverse("signup"), {"username": lookalike, "password1": password, "password2": password})
-    assert response.status_code == 200 and "already exists" in response.content.decode()
+    assert response.status_code == 422 and "already exists" in response.content.decode()
     assert User.objects.count() == 1
 
 
@@ -303,7 +303,7 @@ FUZZ = hsettings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-NO_RATE_LIMITS = override_settings(RATE_LIMITS={"login": (10**9, 60), "send": (10**9, 60)})
+NO_RATE_LIMITS = override_settings(RATELIMIT_ENABLE=False)
 
 NASTY = [
     "", " ", "\x00", "a\x00b", "bob\x00", "\x00" * 3, "x" * 1_000_000, "y" * 5001, "é" * 5000, "😀" * 5001,
@@ -406,7 +406,7 @@ def test_fuzz_edit(alice_client, message, content, base, htmx):
 def test_fuzz_delete_account_password(alice_client, alice, password, htmx):
     with isolated():
         alice_client.force_login(alice)
-        response = alice_client.post(reverse("messaging:settings"), {"password": password}, headers=HX if htmx else {})
+        response = alice_client.post(reverse("messaging:delete-user"), {"password": password}, headers=HX if htmx else {})
         assert response.status_code < 500
         deleted = not User.objects.filter(pk=alice.pk).exists()
         assert deleted == (password == PASSWORD)
@@ -563,7 +563,7 @@ def test_nul_in_every_text_field_is_a_form_error(alice_client, bob_client, messa
         (alice_client, conversation.get_absolute_url(), {"content": typed}, "content"),
         (bob_client, reverse("messaging:message-reply", args=[message.pk]), {"content": typed}, "content"),
         (alice_client, reverse("messaging:message-edit", args=[message.pk]), {"content": typed}, "content"),
-        (alice_client, reverse("messaging:settings"), {"password": typed}, None),
+        (alice_client, reverse("messaging:delete-user"), {"password": typed}, None),
         (client, reverse("login"), {"username": "ali\x00ce", "password": typed}, "username"),
         (client, reverse("signup"), {"username": "ne\x00w", "password1": typed, "password2": typed}, "username"),
     ]

@@ -1,6 +1,6 @@
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.sessions.models import Session
+from messaging.models import UserSession as Session
 from django.db import connection
 from django.test import Client
 

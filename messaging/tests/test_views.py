@@ -87,7 +87,7 @@ def test_send_in_conversation_htmx_returns_the_message(alice_client, conversatio
     response = alice_client.post(conversation_url(conversation), {"content": "second"}, headers=HX)
     html = response.content.decode()
     assert response.status_code == 200 and "<html" not in html
-    assert "second" in html and 'hx-swap-oob="true"' in html  # the cleared form
+    assert "second" in html and 'hx-swap-oob="beforeend:#message-items"' in html  # with the cleared form
 
 
 @pytest.mark.parametrize("content,error", [("   ", "can&#x27;t be empty"), ("x" * 5001, "at most 5,000")])
@@ -469,13 +469,13 @@ def test_someone_elses_notification_is_404(alice_client, message):
 
 
 def test_delete_account_needs_the_password(alice_client, alice, message, django_user_model):
-    response = alice_client.post(reverse("messaging:settings"), {"password": "wrong"})
+    response = alice_client.post(reverse("messaging:delete-user"), {"password": "wrong"})
     assert response.status_code == 422 and b"not right" in response.content
     assert django_user_model.objects.filter(pk=alice.pk).exists()
 
 
 def test_delete_account_plain_post(alice_client, alice, message, django_user_model):
-    response = alice_client.post(reverse("messaging:settings"), {"password": "pw-for-tests-123"})
+    response = alice_client.post(reverse("messaging:delete-user"), {"password": "pw-for-tests-123"})
     assert response.status_code == 302 and response["Location"] == reverse("messaging:goodbye")
     assert not django_user_model.objects.filter(pk=alice.pk).exists()
     assert Message.objects.count() == 0
@@ -483,11 +483,11 @@ def test_delete_account_plain_post(alice_client, alice, message, django_user_mod
 
 
 def test_delete_account_htmx(alice_client, alice, django_user_model):
-    response = alice_client.post(reverse("messaging:settings"), {"password": "pw-for-tests-123"}, headers=HX)
+    response = alice_client.post(reverse("messaging:delete-user"), {"password": "pw-for-tests-123"}, headers=HX)
     assert response["HX-Redirect"] == reverse("messaging:goodbye")
     assert not django_user_model.objects.filter(pk=alice.pk).exists()
 
 
 def test_delete_account_refuses_get_side_effects(alice_client, alice, django_user_model):
-    alice_client.get(reverse("messaging:settings"), {"password": "pw-for-tests-123"})
+    alice_client.get(reverse("messaging:delete-user"), {"password": "pw-for-tests-123"})
     assert django_user_model.objects.filter(pk=alice.pk).exists()

@@ -810,7 +810,7 @@ class Command(BaseCommand):
 
         # d. Unread badge poll.
         # As a page polls it: with the badge token the page carries (no session or user lookup).
-        badge_headers = {**HX, BADGE_TOKEN_HEADER: badge_token(focus.pk)}
+        badge_headers = {**HX, BADGE_TOKEN_HEADER: badge_token(focus.pk, inbox_client.session.session_key)}
 
         def badge():
             return inbox_client.get(reverse("messaging:unread-badge"), headers=badge_headers, secure=True)

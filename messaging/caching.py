@@ -1,0 +1,57 @@
+"""The conversation's cached message list (cache_page), and what may be served from it.
+
+The partial is cached with `cache_page`, keyed on the URL (which carries the
+conversation version, so a copy is never older than the page that links to it), the
+Cookie header (so only the browser that got it can hit it) and HX-Request. A hit is
+handed out only while the session it was cached for is alive and the conversation
+still exists, both read from the cache in one round trip: no database query, and
+nothing cached survives a logout, a password change, an account deletion or expiry.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.views.decorators.cache import cache_page
+from django.views.decorators.vary import vary_on_cookie, vary_on_headers
+
+from .sessions import cache_key as session_cache_key
+from .sessions import live_session_user_id, session_key_of
+
+
+def gone_key(conversation_id) -> str:
+    return f"conversation-gone:{conversation_id}"
+
+
+def forget_conversation_on_commit(conversation_id: int) -> None:
+    """A deleted conversation's cached pages are never served again (they expire by themselves)."""
+    transaction.on_commit(
+        lambda: cache.set(gone_key(conversation_id), True, settings.CACHE_MIDDLEWARE_SECONDS + 5)
+    )
+
+
+def cached_per_session(view):
+    """cache_page(60) for a view of one conversation, served only to a live session.
+
+    The response always says `Cache-Control: private, no-store`: the server keeps the
+    copy, no proxy or browser does (a browser cache would outlive a logout).
+    """
+    cached = cache_page(settings.CACHE_MIDDLEWARE_SECONDS)(vary_on_cookie(vary_on_headers("HX-Request")(view)))
+
+    @functools.wraps(view)
+    def wrapper(request, conversation_id, *args, **kwargs):
+        session_key = session_key_of(request)
+        usable = False
+        if session_key:
+            keys = [session_cache_key(session_key), gone_key(conversation_id)]
+            found = cache.get_many(keys)
+            usable = live_session_user_id(found.get(keys[0])) is not None and not found.get(keys[1])
+        response = (cached if usable else view)(request, conversation_id, *args, **kwargs)
+        response["Cache-Control"] = "private, no-store"
+        response.headers.pop("Expires", None)
+        return response
+
+    return wrapper

@@ -1,0 +1,109 @@
+"""The read side of the pages: what each page lists, built on querysets.
+
+Views call these with objects that `access` already checked; templates never query.
+Every list is paginated by anchor (a cursor or a message id), never by offset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+
+from .models import Conversation, Message, Notification
+from .pagination import PAGE_SIZE, Page, keyset_page
+from .threads import Node, build_tree, walk
+
+User = get_user_model()
+
+UNREAD_PAGE_SIZE = 20
+USER_SEARCH_LIMIT = 8
+
+
+@dataclass
+class InboxPage:
+    unread: Page
+    conversations: Page
+
+
+@dataclass
+class ConversationPage:
+    """A page of a conversation's messages, oldest first, and where the page before it starts."""
+
+    conversation: Conversation
+    partner: object
+    message_rows: list
+    has_older: bool
+    oldest_id: int | None
+    version: int
+
+
+def inbox_page(user, *, unread_cursor: str | None = None, conversations_cursor: str | None = None) -> InboxPage:
+    """The user's unread messages and their conversations (with last message and unread count)."""
+    unread = keyset_page(Message.unread.for_user(user), field="timestamp", cursor=unread_cursor, size=UNREAD_PAGE_SIZE)
+    conversations = keyset_page(
+        Conversation.objects.for_user(user).filter(last_message_at__isnull=False).with_inbox_columns(user),
+        field="last_message_at",
+        cursor=conversations_cursor,
+        size=PAGE_SIZE,
+    )
+    last_ids = [c.last_message_id for c in conversations.items if c.last_message_id]
+    last_messages = Message.objects.only("id", "content", "sender_id", "timestamp").in_bulk(last_ids)
+    for conversation in conversations.items:
+        conversation.last_message = last_messages.get(conversation.last_message_id)
+        conversation.partner = conversation.other(user)
+    return InboxPage(unread=unread, conversations=conversations)
+
+
+def conversation_page(user, conversation: Conversation, *, before: int | None = None) -> ConversationPage:
+    """The latest page of a conversation (or the page before message `before`), oldest first."""
+    rows = Message.objects.in_conversation(conversation).for_display().order_by("-pk")
+    if before:
+        rows = rows.filter(pk__lt=before)
+    page = list(rows[: PAGE_SIZE + 1])
+    has_older = len(page) > PAGE_SIZE
+    page = page[:PAGE_SIZE][::-1]
+    return ConversationPage(
+        conversation=conversation,
+        partner=conversation.other(user),
+        message_rows=page,
+        has_older=has_older,
+        oldest_id=page[0].pk if page else None,
+        version=conversation.version,
+    )
+
+
+def conversation_changes(conversation: Conversation, *, since: int, until: int) -> list[Message]:
+    """The rows of the conversation that changed after version `since`, up to `until`."""
+    return list(
+        Message.objects.in_conversation(conversation).changed_between(since, until).for_display().order_by("pk")
+    )
+
+
+def message_for_display(message_id: int) -> Message | None:
+    """One message with what its row shows; None when it was deleted meanwhile."""
+    return Message.objects.for_display().filter(pk=message_id).first()
+
+
+def thread_nodes(root: Message) -> list[Node]:
+    """Every reply below `root`, in display order (one recursive query, assembled in one pass)."""
+    return list(walk(build_tree(root, Message.objects.thread_of(root))))
+
+
+def notifications_page(user, *, cursor: str | None = None) -> Page:
+    return keyset_page(
+        Notification.objects.filter(user=user).select_related("message__sender"), field="created_at", cursor=cursor
+    )
+
+
+def usernames_starting(text: str, *, limit: int = USER_SEARCH_LIMIT) -> list[str]:
+    """Active usernames that start with `text` (case-insensitive), for the compose "To" field."""
+    # NUL can't be in a username, and PostgreSQL refuses it in a query (a 500).
+    text = text.replace("\x00", "").strip()[:150]
+    if not text:
+        return []
+    return list(
+        User.objects.filter(username__istartswith=text, is_active=True)
+        .order_by("username")
+        .values_list("username", flat=True)[:limit]
+    )

@@ -1,0 +1,125 @@
+"""One message: reply to it, edit it, its edit history, and its thread."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.vary import vary_on_headers
+
+from .. import actions, selectors
+from ..access import get_message_for
+from ..diffing import history_versions
+from ..forms import EditForm, ReplyForm
+from ..pagination import parse_int
+from ..threads import Node
+from .responses import answer_form, render_page, wants_fragment
+
+CONFLICT = (
+    "This message was changed elsewhere while you were editing. "
+    "The current text is shown above; save again to replace it."
+)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
+def message_reply(request, message_id):
+    parent = get_message_for(request.user, message_id)
+    # Set when replying from a thread page: without JavaScript, the reply goes back there.
+    thread_id = parse_int(request.POST.get("thread") or request.GET.get("thread")) or None
+
+    def done(reply):
+        if not request.htmx:
+            if thread_id:
+                return redirect(f"{reverse('messaging:thread-detail', args=[thread_id])}#node-{reply.pk}")
+            return redirect(reply.get_absolute_url())
+        reply.reply_count = 0  # new: shown as it is, no second read (the partner may be gone by now)
+        reply.parent_sender = parent.sender
+        parent.reply_count = parent.replies.count()
+        context = {"message": reply, "parent": parent, "new_node": Node(reply, depth=1)}
+        return render(request, "messaging/_message.html#reply-sent", context)
+
+    return answer_form(
+        request, ReplyForm(request.POST or None, auto_id=f"id_reply{parent.pk}_%s"),
+        template="messaging/reply.html", fragment="reply-form",
+        write=lambda data: actions.reply_to_message(parent, sender=request.user, content=data["content"]),
+        done=done, limit="send", context={"parent": parent, "thread_id": thread_id},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
+def message_edit(request, message_id):
+    message = get_message_for(request.user, message_id, to_edit=True)
+    form = EditForm(
+        request.POST or None,
+        initial={"content": message.content, "base": actions.content_token(message.content)},
+        auto_id=f"id_edit{message.pk}_%s",
+    )
+    context = {"message": message, "conflict": None}
+
+    def write(data):
+        try:
+            return actions.edit_message(message, editor=request.user, content=data["content"], base_token=data["base"] or None)
+        except actions.EditConflict as error:
+            # Ask again from the newer text, keeping what they typed in the box.
+            context["conflict"] = error.current
+            form.rebase(actions.content_token(error.current.content))
+            raise ValidationError(CONFLICT) from None
+
+    def done(edited):
+        if not request.htmx:
+            return redirect(edited.get_absolute_url())
+        shown = selectors.message_for_display(edited.pk)
+        if shown is None:  # deleted right after the edit committed
+            return HttpResponse(status=204)
+        return render(request, "messaging/_message.html#message", {"message": shown})
+
+    return answer_form(
+        request, form, template="messaging/edit.html", fragment="edit-form",
+        write=write, done=done, limit="edit", context=context,
+    )
+
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request")
+def message_detail(request, message_id):
+    """One message as shown in its conversation (Cancel of an inline edit swaps it back)."""
+    message = get_message_for(request.user, message_id)
+    if not request.htmx:
+        return redirect(message.get_absolute_url())
+    shown = selectors.message_for_display(message.pk)
+    if shown is None:
+        raise Http404("No such message.")
+    return render(request, "messaging/_message.html#message", {"message": shown})
+
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request")
+def message_history(request, message_id):
+    """Earlier versions, newest first, with the words changed between versions marked."""
+    message = get_message_for(request.user, message_id)
+    context = {"message": message, "versions": history_versions(message)}
+    return render_page(request, "messaging/history.html", context, fragment="history-list")
+
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request")
+def thread_detail(request, message_id):
+    """A message and all its replies at any depth: one recursive query, assembled in one pass."""
+    root = get_message_for(request.user, message_id)
+    # Only the thread page gives its replies an id (the no-JS reply lands on its #node-<id>):
+    # a reply can be in several threads opened in place on one page.
+    context = {
+        "root": root, "root_node": Node(root, 0), "nodes": selectors.thread_nodes(root),
+        "anchored": not wants_fragment(request),
+    }
+    return render_page(request, "messaging/thread.html", context, fragment="thread-replies")

@@ -1,0 +1,49 @@
+"""The notification list, and marking notifications read."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import trigger_client_event
+
+from .. import actions, selectors
+from ..access import get_notification_for
+from .responses import render_page
+
+UNREAD_CHANGED = "unread-changed"
+
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request")
+def notification_list(request):
+    after = request.GET.get("after")
+    page = selectors.notifications_page(request.user, cursor=after)
+    return render_page(
+        request, "messaging/notifications.html", {"page": page}, fragment="notification-page" if after is not None else None
+    )
+
+
+@login_required
+@require_POST
+def notification_read(request, notification_id):
+    notification = get_notification_for(request.user, notification_id)
+    actions.mark_notifications_read(request.user, ids=[notification.pk])
+    if not request.htmx:
+        return redirect("messaging:notifications")
+    notification.read = True
+    response = render(request, "messaging/notifications.html#notification", {"notification": notification})
+    return trigger_client_event(response, UNREAD_CHANGED)
+
+
+@login_required
+@require_POST
+def notification_read_all(request):
+    actions.mark_notifications_read(request.user)
+    if not request.htmx:
+        return redirect("messaging:notifications")
+    page = selectors.notifications_page(request.user)
+    response = render(request, "messaging/notifications.html#notification-list", {"page": page})
+    return trigger_client_event(response, UNREAD_CHANGED)
