@@ -1,8 +1,8 @@
 """`make loadtest`: serve the app with gunicorn on 127.0.0.1, drive it with locust, print the figures.
 
-    LOADTEST_SECONDS=60 LOADTEST_USERS=50 LOADTEST_WORKERS=4 .venv/bin/python loadtest/run.py
+    LOADTEST_SECONDS=60 LOADTEST_USERS=50 LOADTEST_WORKERS=4 .venv/bin/python -m tools.loadtest.run
 
-With DATABASE_URL set it uses a throwaway PostgreSQL database next to it
+With DATABASE_URL set to PostgreSQL it uses a throwaway database next to it
 (`<name>_loadtest`, dropped at the end), otherwise a temporary SQLite file;
 with REDIS_URL set, Redis under a key prefix of its own (deleted at the end),
 otherwise each worker's LocMemCache. Only 127.0.0.1 is ever contacted. The run
@@ -17,31 +17,23 @@ from __future__ import annotations
 import json
 import math
 import os
-import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from loadtest.processes import stop_process, wait_for_health  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-HOST = "127.0.0.1"
+from tools import toolbox
+from tools.toolbox import BIN, HOST, ROOT, log
 
 SECONDS = int(os.environ.get("LOADTEST_SECONDS", "60"))
 USERS = int(os.environ.get("LOADTEST_USERS", "50"))
 WORKERS = int(os.environ.get("LOADTEST_WORKERS", os.environ.get("WORKERS", "4")))
-PORTS = range(8100, 8200)
 
 # Targets.
 BADGE_SHARE = 0.7
@@ -51,82 +43,7 @@ MEMORY_GROWTH_MB = 16  # per worker, from the end of the warm-up to the end of t
 MEMORY_GROWTH_SHARE = 0.10
 
 
-def log(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as s:
-            try:
-                s.bind((HOST, port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 8100-8199")
-
-
-# --- Throwaway database and cache prefix -------------------------------------------------
-
-
-class Backends:
-    """A throwaway database (and cache prefix) for the server; removed by close()."""
-
-    def __init__(self, workdir: Path):
-        self.workdir = workdir
-        self.pg_admin_url = None
-        self.pg_name = None
-        base_url = os.environ.get("DATABASE_URL", "")
-        if base_url:
-            parts = urlsplit(base_url)
-            name = parts.path.lstrip("/") or "postgres"
-            self.pg_name = f"{name}_loadtest"
-            self.pg_admin_url = urlunsplit(parts._replace(path="/postgres"))
-            self.database_url = urlunsplit(parts._replace(path=f"/{self.pg_name}"))
-            self._pg(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
-            self._pg(f'CREATE DATABASE "{self.pg_name}"')
-            self.database_label = f"PostgreSQL (throwaway database {self.pg_name})"
-        else:
-            self.database_url = f"sqlite:///{workdir / 'loadtest.sqlite3'}"
-            self.database_label = "SQLite (throwaway file)"
-        self.redis_url = os.environ.get("REDIS_URL", "")
-        self.cache_prefix = f"loadtest-{os.getpid()}-{secrets.token_hex(4)}"
-        self.cache_label = f"Redis (prefix {self.cache_prefix})" if self.redis_url else "LocMemCache (per worker)"
-
-    def _pg(self, sql: str) -> None:
-        import psycopg
-
-        with psycopg.connect(self.pg_admin_url, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(sql)
-
-    def env(self) -> dict:
-        env = {
-            "DATABASE_URL": self.database_url,
-            "CACHE_KEY_PREFIX": self.cache_prefix,
-        }
-        if self.redis_url:
-            env["REDIS_URL"] = self.redis_url
-        return env
-
-    def close(self) -> None:
-        if self.pg_name:
-            try:
-                self._pg(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
-            except Exception as error:  # noqa: BLE001 - report and go on cleaning up
-                log(f"could not drop {self.pg_name}: {error}")
-        if self.redis_url:
-            try:
-                import redis
-
-                client = redis.Redis.from_url(self.redis_url, socket_timeout=2)
-                keys = list(client.scan_iter(match=f"{self.cache_prefix}:*", count=1000))
-                if keys:
-                    client.delete(*keys)
-            except Exception as error:  # noqa: BLE001
-                log(f"could not clean the Redis keys: {error}")
-
-
-# --- Processes -------------------------------------------------------------------------------
+# --- Memory ----------------------------------------------------------------------------------
 
 
 class MemorySampler(threading.Thread):
@@ -275,104 +192,87 @@ def main() -> int:
     out_dir = ROOT / ".bench"
     out_dir.mkdir(exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="dm-loadtest-"))
-    backends = server = locust = sampler = None
-
-    def terminate(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, terminate)
+    redis_url = os.environ.get("REDIS_URL", "")
+    toolbox.interrupt_on_sigterm()
     try:
-        backends = Backends(workdir)
-        port = free_port()
-        env = {
-            **os.environ,
-            **backends.env(),
-            "DJANGO_SETTINGS_MODULE": "site_config.settings",
-            "DEBUG": "0",
-            "SECRET_KEY": secrets.token_urlsafe(48),
-            "ALLOWED_HOSTS": f"{HOST},localhost",
-            "SECURE_SSL_REDIRECT": "0",
-            "SECURE_COOKIES": "0",
-            "SECURE_HSTS_SECONDS": "0",
-            "PLAIN_STATIC": "1",
-            "RATE_LIMIT_LOGIN": "1000000",
-            "RATE_LIMIT_SEND": "1000000",
-            "LOG_LEVEL": "WARNING",
-        }
-        if not backends.redis_url:
-            env.pop("REDIS_URL", None)
-        python = str(BIN / "python")
-        log(f"Database: {backends.database_label}; cache: {backends.cache_label}")
-        subprocess.run([python, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
-        data = workdir / "people.json"
-        log(f"Seeding {USERS} people...")
-        subprocess.run([python, "loadtest/seed.py", str(data), str(USERS)], cwd=ROOT, env=env, check=True)
+        with ExitStack() as cleanup:
+            db = cleanup.enter_context(toolbox.throwaway_database(os.environ.get("DATABASE_URL", ""), "loadtest"))
+            prefix = cleanup.enter_context(toolbox.throwaway_cache_prefix("loadtest", redis_url))
+            database_label = (f"PostgreSQL (throwaway database {db.name})" if db.vendor == "postgresql"
+                              else "SQLite (throwaway file)")  # fmt: skip
+            cache_label = f"Redis (prefix {prefix})" if redis_url else "LocMemCache (per worker)"
+            env = toolbox.server_env(
+                DATABASE_URL=db.url,
+                CACHE_KEY_PREFIX=prefix,
+                ALLOWED_HOSTS=f"{HOST},localhost",
+                RATE_LIMIT_LOGIN="1000000",
+                RATE_LIMIT_SEND="1000000",
+                LOG_LEVEL="WARNING",
+            )
+            if not redis_url:
+                env.pop("REDIS_URL", None)
+            log(f"Database: {database_label}; cache: {cache_label}")
+            toolbox.run_python("manage.py", "migrate", "--noinput", "-v0", env=env)
+            data = workdir / "people.json"
+            log(f"Seeding {USERS} people...")
+            toolbox.run_python("-m", "tools.loadtest.seed", str(data), str(USERS), env=env)
 
-        server_log = open(out_dir / "loadtest-gunicorn.log", "w")
-        server = subprocess.Popen(
-            [str(BIN / "gunicorn"), "site_config.wsgi:application", "--bind", f"{HOST}:{port}",
-             "--workers", str(WORKERS), "--worker-class", "sync", "--timeout", "30", "--graceful-timeout", "5",
-             "--error-logfile", "-", "--log-level", "warning"],
-            cwd=ROOT, env=env, stdout=server_log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        base = f"http://{HOST}:{port}"
-        wait_for_health(f"{base}/healthz", server)
-        log(f"gunicorn: {WORKERS} sync workers on {base} (pid {server.pid})")
-        sampler = MemorySampler(server.pid)
-        sampler.start()
+            port = toolbox.free_port()
+            server = toolbox.serve(port=port, workers=WORKERS, env=env, log_path=out_dir / "loadtest-gunicorn.log")
+            cleanup.callback(toolbox.stop_process, server, "gunicorn")
+            base = f"http://{HOST}:{port}"
+            log(f"gunicorn: {WORKERS} sync workers on {base} (pid {server.pid})")
+            sampler = MemorySampler(server.pid)
+            sampler.start()
+            cleanup.callback(sampler.stop)
 
-        results_path = workdir / "results.json"
-        locust_log = open(out_dir / "loadtest-locust.log", "w")
-        log(f"Driving it for {SECONDS}s with {USERS} locust users...")
-        locust = subprocess.Popen(
-            [str(BIN / "locust"), "-f", "loadtest/locustfile.py", "--headless", "--users", str(USERS),
-             "--spawn-rate", str(USERS), "--run-time", f"{SECONDS}s", "--stop-timeout", "5", "--host", base,
-             "--only-summary", "--loglevel", "WARNING", "--exit-code-on-error", "0"],
-            cwd=ROOT, env={**env, "LOADTEST_DATA": str(data), "LOADTEST_RESULTS": str(results_path),
-                           "LOADTEST_SECONDS": str(SECONDS)},
-            stdout=locust_log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        try:
-            locust.wait(timeout=SECONDS + 60)
-        except subprocess.TimeoutExpired:
-            log("locust ran past its time; stopping it")
-        stop_process(locust, "locust")
-        sampler.stop()
-        if not results_path.exists():
-            raise RuntimeError(f"locust wrote no results; see {out_dir / 'loadtest-locust.log'}")
-        results = json.loads(results_path.read_text())
-        summary = summarise(results, sampler)
-        checks = targets(summary)
-        cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
-        header = [
-            f"Load test: {SECONDS}s, {USERS} users, {WORKERS} gunicorn sync workers, {backends.database_label}, "
-            f"{backends.cache_label}",
-            f"Machine: {os.cpu_count()} CPUs ({cpu}); locust runs on the same machine.",
-            "Phases (s): " + ", ".join(f"{name} {start:.0f}-{end:.0f}" for name, start, end in results["phases"]),
-        ]
-        report = render(summary, checks, header)
-        print(report)
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        (out_dir / f"loadtest-{stamp}.json").write_text(
-            json.dumps({"header": header, "summary": summary, "targets": checks}, indent=2)
-        )
-        log(f"Saved .bench/loadtest-{stamp}.json; server log .bench/loadtest-gunicorn.log")
+            results_path = workdir / "results.json"
+            log(f"Driving it for {SECONDS}s with {USERS} locust users...")
+            locust = toolbox.start_process(
+                [str(BIN / "locust"), "-f", "tools/loadtest/locustfile.py", "--headless", "--users", str(USERS),
+                 "--spawn-rate", str(USERS), "--run-time", f"{SECONDS}s", "--stop-timeout", "5", "--host", base,
+                 "--only-summary", "--loglevel", "WARNING", "--exit-code-on-error", "0"],
+                env={**env, "LOADTEST_DATA": str(data), "LOADTEST_RESULTS": str(results_path),
+                     "LOADTEST_SECONDS": str(SECONDS)},
+                log_path=out_dir / "loadtest-locust.log",
+            )  # fmt: skip
+            cleanup.callback(toolbox.stop_process, locust, "locust")
+            try:
+                locust.wait(timeout=SECONDS + 60)
+            except subprocess.TimeoutExpired:
+                log("locust ran past its time; stopping it")
+            toolbox.stop_process(locust, "locust")
+            sampler.stop()
+            if not results_path.exists():
+                raise RuntimeError(f"locust wrote no results; see {out_dir / 'loadtest-locust.log'}")
+            results = json.loads(results_path.read_text())
+            summary = summarise(results, sampler)
+            checks = targets(summary)
+            cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                        if line.startswith("model name")), "?")  # fmt: skip
+            header = [
+                f"Load test: {SECONDS}s, {USERS} users, {WORKERS} gunicorn sync workers, {database_label}, "
+                f"{cache_label}",
+                f"Machine: {os.cpu_count()} CPUs ({cpu}); locust runs on the same machine.",
+                "Phases (s): " + ", ".join(f"{name} {start:.0f}-{end:.0f}" for name, start, end in results["phases"]),
+            ]
+            report = render(summary, checks, header)
+            print(report)
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            (out_dir / f"loadtest-{stamp}.json").write_text(
+                json.dumps({"header": header, "summary": summary, "targets": checks}, indent=2)
+            )
+            log(f"Saved .bench/loadtest-{stamp}.json; server log .bench/loadtest-gunicorn.log")
         if os.environ.get("LOADTEST_STRICT") == "1" and not all(ok for ok, _, _ in checks):
             return 1
         return 0
     except KeyboardInterrupt:
         log("Interrupted.")
         return 2
-    except (RuntimeError, subprocess.CalledProcessError, OSError) as error:
+    except (RuntimeError, ValueError, subprocess.CalledProcessError, OSError) as error:
         log(f"Load test could not run: {error}")
         return 2
     finally:
-        if sampler is not None:
-            sampler.stop()
-        stop_process(locust, "locust")
-        stop_process(server, "gunicorn")
-        if backends is not None:
-            backends.close()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -1,4 +1,4 @@
-"""Locust users for `make loadtest` (started by loadtest/run.py, which reads the results).
+"""Locust users for `make loadtest` (started by tools/loadtest/run.py, which reads the results).
 
 One run, in phases, so every figure comes from the same server and data:
 
