@@ -25,7 +25,7 @@ $(VENV)/.dev-installed: $(VENV)/.runtime-installed requirements-dev.txt
 	@touch $@
 
 browser: dev-deps
-	@$(BIN)/python scripts/ensure_browser.py
+	@$(BIN)/python -m tools.ensure_browser
 
 migrate: venv
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
