@@ -1,5 +1,6 @@
 """What `make bench`, `make loadtest` and `make faults` share: throwaway databases and cache
-key prefixes, free ports on 127.0.0.1, the server processes they start, and a log on stderr.
+key prefixes, free ports on 127.0.0.1, the server processes they start, a log on stderr
+and the layout of their tables.
 
 Everything here touches only what it made itself: a database `<name>_<suffix>` next to
 DATABASE_URL's (or a temporary SQLite file), cache keys under a prefix of its own, processes
@@ -44,6 +45,19 @@ class Log:
 
 
 log = Log()
+
+
+def text_table(rows: list[tuple[str, ...]], align: str) -> list[str]:
+    """The lines of a table: the first row is the header, with a rule under it. `align` has an
+    "l" or "r" per column; a left-aligned last column is not padded (no trailing blanks)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(align))]
+    lines = []
+    for row in rows:
+        cells = [cell.ljust(w) if side == "l" else cell.rjust(w) for cell, w, side in zip(row, widths, align)]
+        if align[-1] == "l":
+            cells[-1] = row[-1]
+        lines.append("  ".join(cells))
+    return [lines[0], "-" * len(lines[0]), *lines[1:]]
 
 
 # --- Throwaway database and cache key prefix ---------------------------------------------

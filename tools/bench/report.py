@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tools.toolbox import text_table
+
 from .measure import Row
 
 THREAD_MAX_QUERIES = 3
@@ -120,14 +122,7 @@ def render(report: dict) -> str:
          f"{r['sql_ms']:.2f}", r["target"])
         for r in report["rows"]
     ]
-    widths = [max(len(row[i]) for row in table) for i in range(5)]
-    for i, row in enumerate(table):
-        lines.append(
-            f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}  {row[3]:>{widths[3]}}  "
-            f"{row[4]:>{widths[4]}}  {row[5]}"
-        )
-        if i == 0:
-            lines.append("-" * (sum(widths) + 10 + 6))
+    lines += text_table(table, "llrrrl")
     lines += ["", "Targets:"]
     for t in report["targets"]:
         lines.append(f"  {'PASS' if t['ok'] else 'FAIL'}  {t['scenario']}: {t['rule']} ({t['detail']})")

@@ -29,7 +29,7 @@ from pathlib import Path
 import psutil
 
 from tools import toolbox
-from tools.toolbox import BIN, HOST, ROOT, log
+from tools.toolbox import BIN, HOST, ROOT, log, text_table
 
 SECONDS = int(os.environ.get("LOADTEST_SECONDS", "60"))
 USERS = int(os.environ.get("LOADTEST_USERS", "50"))
@@ -164,12 +164,7 @@ def render(summary: dict, checks, header: list[str]) -> str:
                 f"{r['p99']:.0f}", str(r["errors"]), str(r["5xx"]), f"{r['share']:.2f}" if r["share"] is not None else "",
             )
         )
-    widths = [max(len(row[i]) for row in table) for i in range(len(cols))]
-    for i, row in enumerate(table):
-        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1])] + [row[j].rjust(widths[j]) for j in range(2, len(cols))]
-        lines.append("  ".join(cells))
-        if i == 0:
-            lines.append("-" * (sum(widths) + 2 * (len(cols) - 1)))
+    lines += text_table(table, "ll" + "r" * (len(cols) - 2))
     lines += ["", "Gunicorn workers (RSS):"]
     for w in summary["workers"]:
         after = w["after_warmup"] or w["last"]
