@@ -47,19 +47,6 @@ class Log:
 log = Log()
 
 
-def text_table(rows: list[tuple[str, ...]], align: str) -> list[str]:
-    """The lines of a table: the first row is the header, with a rule under it. `align` has an
-    "l" or "r" per column; a left-aligned last column is not padded (no trailing blanks)."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(align))]
-    lines = []
-    for row in rows:
-        cells = [cell.ljust(w) if side == "l" else cell.rjust(w) for cell, w, side in zip(row, widths, align)]
-        if align[-1] == "l":
-            cells[-1] = row[-1]
-        lines.append("  ".join(cells))
-    return [lines[0], "-" * len(lines[0]), *lines[1:]]
-
-
 # --- Throwaway database and cache key prefix ---------------------------------------------
 
 
@@ -235,3 +222,19 @@ def interrupt_on_sigterm() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
+
+
+# --- Tables ------------------------------------------------------------------------------
+
+
+def text_table(rows: list[tuple[str, ...]], align: str) -> list[str]:
+    """The lines of a table: the first row is the header, with a rule under it. `align` has an
+    "l" or "r" per column; a left-aligned last column is not padded (no trailing blanks)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(align))]
+    lines = []
+    for row in rows:
+        cells = [cell.ljust(w) if side == "l" else cell.rjust(w) for cell, w, side in zip(row, widths, align)]
+        if align[-1] == "l":
+            cells[-1] = row[-1]
+        lines.append("  ".join(cells))
+    return [lines[0], "-" * len(lines[0]), *lines[1:]]
