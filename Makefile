@@ -25,7 +25,7 @@ $(VENV)/.dev-installed: $(VENV)/.runtime-installed requirements-dev.txt
 	@touch $@
 
 browser: dev-deps
-	@$(BIN)/python scripts/ensure_browser.py
+	@$(BIN)/python -m tools.ensure_browser
 
 migrate: venv
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
@@ -67,11 +67,11 @@ bench: dev-deps
 
 ## make loadtest [LOADTEST_SECONDS=60]: gunicorn on 127.0.0.1 with a throwaway database, 50 locust users; prints req/s, latency, RSS
 loadtest: dev-deps
-	$(BIN)/python loadtest/run.py
+	$(BIN)/python -m tools.loadtest.run
 
 ## make faults DATABASE_URL=postgres://...: load run + outage drill (own redis-server, own proxy to PostgreSQL, gunicorn), < 60 s
 faults: dev-deps
-	$(BIN)/python scripts/fault_test.py
+	$(BIN)/python -m tools.fault_drill
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache e2e/artifacts

@@ -1,7 +1,7 @@
 """The app keeps answering when a backend fails: in-process checks.
 
 The real outage drill (Redis stopped and restarted, PostgreSQL cut off and back,
-under gunicorn) is scripts/fault_test.py (`make faults`, run by .ci/run). These
+under gunicorn) is tools/fault_drill.py (`make faults`, run by .ci/run). These
 tests pin the same behaviour on any database, in a second.
 """
 

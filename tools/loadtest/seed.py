@@ -1,6 +1,6 @@
 """Seed the load-test database: people, conversations with history, and a ready session each.
 
-Run by loadtest/run.py with the server's environment:  python loadtest/seed.py OUT.json USERS
+Run by tools/loadtest/run.py with the server's environment:  python -m tools.loadtest.seed OUT.json USERS
 Writes go through the actions (signals included), as in production; sessions are
 created directly so no password hashing slows the start of the run.
 """
@@ -10,15 +10,15 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "site_config.settings")
 
+# Run as a script, not a management command: Django is set up before the models are imported.
 import django  # noqa: E402
 
 django.setup()
 
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model  # noqa: E402
-from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
+from messaging.sessions import SessionStore  # noqa: E402
 
 from messaging import actions  # noqa: E402
 from messaging.models import Conversation, Message  # noqa: E402

@@ -1,6 +1,6 @@
 """`make faults`: a load run and an outage drill against real servers, in under a minute.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/dm_ci .venv/bin/python scripts/fault_test.py
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/dm_ci .venv/bin/python -m tools.fault_drill
 
 Everything it breaks is its own, so nobody else's PostgreSQL or Redis is touched:
 - a throwaway database `<name>_faults_<pid>` next to DATABASE_URL's (dropped at the end);
@@ -32,7 +32,6 @@ import re
 import secrets
 import select
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -40,6 +39,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -48,30 +48,15 @@ import psycopg
 import redis
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from loadtest.processes import stop_process, wait_for_health  # noqa: E402
+from tools import toolbox
+from tools.toolbox import HOST, Database, log
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-HOST = "127.0.0.1"
 LOAD_USERS = int(os.environ.get("FAULTS_LOAD_USERS", "20"))
 LOAD_MESSAGES = int(os.environ.get("FAULTS_LOAD_MESSAGES", "10"))  # per person, below RATE_LIMIT_SEND (30/min)
 DB_DOWN_LIMIT_S = 2.0
 RECOVERY_LIMIT_S = 10.0
 PASSWORD = "a-long-fault-drill-passphrase"
 FRIENDLY_503 = "We'll be right back"
-T0 = time.monotonic()
-
-
-def log(text: str) -> None:
-    print(f"[{time.monotonic() - T0:5.1f}s] {text}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
 
 class Checks:
     def __init__(self):
@@ -97,7 +82,7 @@ class TcpProxy:
     def __init__(self, target: tuple[str, int]):
         self.target = target
         self.hang = False  # accept connections but never answer (a database that hangs)
-        self.port = free_port()
+        self.port = toolbox.free_port()
         self.listener: socket.socket | None = None
         self.acceptor: threading.Thread | None = None
         self.sockets: set[socket.socket] = set()
@@ -176,17 +161,16 @@ class TcpProxy:
 
 class RedisServer:
     def __init__(self, workdir: Path):
-        self.port = free_port()
+        self.port = toolbox.free_port()
         self.workdir = workdir
         self.proc: subprocess.Popen | None = None
         self.client = redis.Redis(host=HOST, port=self.port, socket_timeout=2)
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
+        self.proc = toolbox.start_process(
             ["redis-server", "--port", str(self.port), "--bind", HOST, "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir), "--logfile", str(self.workdir / "redis.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+             "--dir", str(self.workdir), "--logfile", str(self.workdir / "redis.log")]
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -197,44 +181,20 @@ class RedisServer:
         raise RuntimeError("redis-server did not start")
 
     def stop(self) -> None:
-        stop_process(self.proc, "redis-server")
+        toolbox.stop_process(self.proc, "redis-server")
         self.proc = None
 
 
-class Database:
-    """A throwaway PostgreSQL database next to DATABASE_URL's."""
+def via_proxy(url: str, port: int) -> str:
+    """The same database URL, through a proxy on 127.0.0.1:port."""
+    parts = urlsplit(url)
+    auth = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+    return urlunsplit(parts._replace(netloc=f"{auth}{HOST}:{port}"))
 
-    def __init__(self, url: str):
-        parts = urlsplit(url)
-        self.name = f"{parts.path.lstrip('/') or 'dm'}_faults_{os.getpid()}"
-        self.admin_url = urlunsplit(parts._replace(path="/postgres"))
-        self.url = urlunsplit(parts._replace(path=f"/{self.name}"))
-        self.host, self.port = parts.hostname or HOST, parts.port or 5432
-        self.created = False
 
-    def _admin(self, sql: str) -> None:
-        with psycopg.connect(self.admin_url, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(sql)
-
-    def create(self) -> None:
-        self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-        self._admin(f'CREATE DATABASE "{self.name}"')
-        self.created = True
-
-    def via(self, port: int) -> str:
-        """The URL of this database through a proxy on 127.0.0.1:port."""
-        parts = urlsplit(self.url)
-        auth = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
-        return urlunsplit(parts._replace(netloc=f"{auth}{HOST}:{port}"))
-
-    def query(self, sql: str, *args) -> list[tuple]:
-        with psycopg.connect(self.url, connect_timeout=5) as conn:
-            return conn.execute(sql, args).fetchall()
-
-    def drop(self) -> None:
-        if self.created:
-            self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-            self.created = False
+def query(db: Database, sql: str, *args) -> list[tuple]:
+    with psycopg.connect(db.url, connect_timeout=5) as conn:
+        return conn.execute(sql, args).fetchall()
 
 
 # --- A person with a browser ---------------------------------------------------------------------
@@ -336,7 +296,7 @@ def phase_load(base: str, db: Database, checks: Checks) -> list[Person]:
                f"p95 {sorted(r[3] for r in responses)[int(len(responses) * 0.95)] * 1000:.0f} ms")
     checks.add(not server_errors, "load: zero 5xx", f"{len(server_errors)} of {len(responses)}")
 
-    rows = db.query(
+    rows = query(db, 
         """SELECT s.username, r.username, m.content, count(n.id), count(n.id) FILTER (WHERE n.user_id = m.receiver_id)
            FROM messaging_message m JOIN auth_user s ON s.id = m.sender_id JOIN auth_user r ON r.id = m.receiver_id
            LEFT JOIN messaging_notification n ON n.message_id = m.id
@@ -354,7 +314,7 @@ def phase_load(base: str, db: Database, checks: Checks) -> list[Person]:
     checks.add(not wrong, "load: each message has exactly one notification, for its receiver",
                f"{len(rows) - len(wrong)} of {len(rows)} right")  # fmt: skip
 
-    unread = dict(db.query(
+    unread = dict(query(db, 
         """SELECT u.username, count(m.id) FROM auth_user u LEFT JOIN messaging_message m
            ON m.receiver_id = u.id AND NOT m.read WHERE u.username LIKE %s GROUP BY u.username""",
         f"load{run}u%",
@@ -404,7 +364,7 @@ def phase_redis(base: str, person: Person, conversation: str, cache: RedisServer
     slowest = max(seconds for _, _, seconds, _ in results)
     checks.add(not bad, "Redis down: every page, send and login answers 2xx/3xx",
                f"{len(results) - len(bad)} of {len(results)}, slowest {slowest * 1000:.0f} ms" + (f"; {bad}" if bad else ""))  # fmt: skip
-    stored = db.query("SELECT count(*) FROM messaging_message WHERE content LIKE 'redis down %%'")[0][0]
+    stored = query(db, "SELECT count(*) FROM messaging_message WHERE content LIKE 'redis down %%'")[0][0]
     checks.add(stored == 6, "Redis down: the messages sent meanwhile are stored", f"{stored} of 6")
     new_log = server_log.read_text(errors="replace")[log_offset:]
     checks.add("Exception ignored" in new_log and "ConnectionError" in new_log,
@@ -495,8 +455,8 @@ def phase_database(base: str, person: Person, conversation: str, proxy: TcpProxy
     bad = [(name, status) for name, status, _, _ in results if not 200 <= status < 400]
     checks.add(not bad, "PostgreSQL back: every page and send answers 2xx/3xx (both workers)",
                f"{len(results) - len(bad)} of {len(results)}" + (f"; {bad}" if bad else ""))  # fmt: skip
-    stored = db.query("SELECT count(*) FROM messaging_message WHERE content LIKE 'db back %%'")[0][0]
-    down = db.query("SELECT count(*) FROM messaging_message WHERE content LIKE 'db down %%'")[0][0]
+    stored = query(db, "SELECT count(*) FROM messaging_message WHERE content LIKE 'db back %%'")[0][0]
+    down = query(db, "SELECT count(*) FROM messaging_message WHERE content LIKE 'db down %%'")[0][0]
     checks.add(stored == 6 and down == 0, "PostgreSQL back: sends land again (none half-landed during the outage)",
                f"{stored} of 6 after, {down} during")  # fmt: skip
     same = gunicorn_pids(master) == pids
@@ -509,94 +469,73 @@ def phase_database(base: str, person: Person, conversation: str, proxy: TcpProxy
 def main() -> int:
     base_url = os.environ.get("DATABASE_URL", "")
     if not base_url.startswith(("postgres://", "postgresql://")):
-        log("scripts/fault_test.py needs DATABASE_URL=postgres://... (a server it may create a database on).")
+        log("tools/fault_drill.py needs DATABASE_URL=postgres://... (a server it may create a database on).")
         return 2
     if not shutil.which("redis-server"):
-        log("scripts/fault_test.py needs redis-server on PATH.")
+        log("tools/fault_drill.py needs redis-server on PATH.")
         return 2
     workdir = Path(tempfile.mkdtemp(prefix="dm-faults-"))
     checks = Checks()
-    db = Database(base_url)
-    cache = RedisServer(workdir)
-    proxy = TcpProxy((db.host, db.port))
-    server = None
     server_log = workdir / "gunicorn.log"
-
-    def terminate(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, terminate)
+    toolbox.interrupt_on_sigterm()
     try:
-        db.create()
-        cache.start()
-        proxy.start()
-        prefix = f"faults-{os.getpid()}"
-        port = free_port()
-        env = {
-            **os.environ,
-            "DATABASE_URL": db.via(proxy.port),
-            "REDIS_URL": f"redis://{HOST}:{cache.port}/0",
-            "CACHE_KEY_PREFIX": prefix,
-            "DJANGO_SETTINGS_MODULE": "site_config.settings",
-            "DEBUG": "0",
-            "SECRET_KEY": secrets.token_urlsafe(48),
-            "ALLOWED_HOSTS": HOST,
-            "SECURE_SSL_REDIRECT": "0",
-            "SECURE_COOKIES": "0",
-            "SECURE_HSTS_SECONDS": "0",
-            "PLAIN_STATIC": "1",
-            "LOG_LEVEL": "INFO",
-            "DB_CONNECT_TIMEOUT": "2",
-        }
-        log(f"Database {db.name} through a proxy on :{proxy.port}; redis-server on :{cache.port}; logs in {workdir}")
-        subprocess.run([str(BIN / "python"), "manage.py", "migrate", "--noinput", "-v0"],
-                       cwd=ROOT, env={**env, "DATABASE_URL": db.url}, check=True, timeout=120)  # fmt: skip
-        server = subprocess.Popen(
-            [str(BIN / "gunicorn"), "site_config.wsgi:application", "--bind", f"{HOST}:{port}", "--workers", "2",
-             "--worker-class", "sync", "--timeout", "30", "--graceful-timeout", "5", "--error-logfile", "-",
-             "--log-level", "warning"],
-            cwd=ROOT, env=env, stdout=open(server_log, "w"), stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        base = f"http://{HOST}:{port}"
-        try:
-            wait_for_health(base + "/healthz", server)
-        except RuntimeError as error:
-            raise RuntimeError(f"gunicorn did not come up ({error}); see {server_log}") from error
-        log(f"gunicorn (2 workers) on {base}, pid {server.pid}")
+        # Unwound in reverse: gunicorn, the proxy and redis-server stop before the database is dropped.
+        with ExitStack() as cleanup:
+            db = cleanup.enter_context(toolbox.throwaway_database(base_url, f"faults_{os.getpid()}"))
+            # Its own redis-server, thrown away at the end: no keys to clean up.
+            prefix = cleanup.enter_context(toolbox.throwaway_cache_prefix("faults"))
+            cache = RedisServer(workdir)
+            cache.start()
+            cleanup.callback(cache.stop)
+            parts = urlsplit(db.url)
+            proxy = TcpProxy((parts.hostname or HOST, parts.port or 5432))
+            proxy.start()
+            cleanup.callback(proxy.stop)
+            env = toolbox.server_env(
+                DATABASE_URL=via_proxy(db.url, proxy.port),
+                REDIS_URL=f"redis://{HOST}:{cache.port}/0",
+                CACHE_KEY_PREFIX=prefix,
+                LOG_LEVEL="INFO",
+                DB_CONNECT_TIMEOUT="2",
+                # Every person of the drill signs up from 127.0.0.1.
+                RATE_LIMIT_SIGNUP="1000/h",
+                RATE_LIMIT_LOGIN_ADDRESS="1000/m",
+            )
+            log(f"Database {db.name} through a proxy on :{proxy.port}; redis-server on :{cache.port}; "
+                f"logs in {workdir}")
+            toolbox.run_python("manage.py", "migrate", "--noinput", "-v0", env={**env, "DATABASE_URL": db.url},
+                               timeout=120)
+            port = toolbox.free_port()
+            server = toolbox.serve(port=port, workers=2, env=env, log_path=server_log)
+            cleanup.callback(toolbox.stop_process, server, "gunicorn")
+            base = f"http://{HOST}:{port}"
+            log(f"gunicorn (2 workers) on {base}, pid {server.pid}")
 
-        log(f"Phase 1: load ({LOAD_USERS} people x {LOAD_MESSAGES} messages, all at once)")
-        people = phase_load(base, db, checks)
-        # Someone fresh for the drill: the load used part of everyone's send allowance.
-        person = Person(base, f"drill{secrets.token_hex(3)}")
-        person.sign_up()
-        response = person.post("/compose/", {"to": people[0].username, "content": "drill"})
-        if response.status_code != 302:
-            raise RuntimeError(f"the drill's first message answered {response.status_code}")
-        conversation = conversation_path(response.headers["Location"])
-        log("Phase 2-3: Redis down, then back")
-        phase_redis(base, person, conversation, cache, db, server_log, prefix, checks)
-        log("Phase 4-5: PostgreSQL down, then back")
-        phase_database(base, person, conversation, proxy, db, server.pid, checks)
-        checks.add(server.poll() is None, "gunicorn ran throughout")
+            log(f"Phase 1: load ({LOAD_USERS} people x {LOAD_MESSAGES} messages, all at once)")
+            people = phase_load(base, db, checks)
+            # Someone fresh for the drill: the load used part of everyone's send allowance.
+            person = Person(base, f"drill{secrets.token_hex(3)}")
+            person.sign_up()
+            response = person.post("/compose/", {"to": people[0].username, "content": "drill"})
+            if response.status_code != 302:
+                raise RuntimeError(f"the drill's first message answered {response.status_code}")
+            conversation = conversation_path(response.headers["Location"])
+            log("Phase 2-3: Redis down, then back")
+            phase_redis(base, person, conversation, cache, db, server_log, prefix, checks)
+            log("Phase 4-5: PostgreSQL down, then back")
+            phase_database(base, person, conversation, proxy, db, server.pid, checks)
+            checks.add(server.poll() is None, "gunicorn ran throughout")
     except KeyboardInterrupt:
         log("Interrupted.")
         return 2
-    except Exception as error:  # noqa: BLE001 - reported as a failed check, then everything is stopped
+    except Exception as error:  # noqa: BLE001 - reported as a failed check; everything is stopped by then
         log(f"Fault drill could not run to the end: {error!r}")
         checks.add(False, "the drill ran to the end", repr(error))
-    finally:
-        stop_process(server, "gunicorn")
-        proxy.stop()
-        cache.stop()
-        try:
-            db.drop()
-        except psycopg.Error as error:
-            log(f"could not drop {db.name}: {error}")
 
-    print("\nFault drill (scripts/fault_test.py):")
+    print("\nFault drill (tools/fault_drill.py):")
     for ok, rule, detail in checks.rows:
         print(f"  {'PASS' if ok else 'FAIL'}  {rule}{f' ({detail})' if detail else ''}")
-    print(f"  total {time.monotonic() - T0:.1f}s")
+    print(f"  total {log.elapsed():.1f}s")
     if checks.passed:
         shutil.rmtree(workdir, ignore_errors=True)
         print("All checks passed.")

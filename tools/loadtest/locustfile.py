@@ -1,4 +1,4 @@
-"""Locust users for `make loadtest` (started by loadtest/run.py, which reads the results).
+"""Locust users for `make loadtest` (started by tools/loadtest/run.py, which reads the results).
 
 One run, in phases, so every figure comes from the same server and data:
 
@@ -184,23 +184,24 @@ class Person(FastHttpUser):
             url, data={"content": content, "base": ""}, headers={**HX, "X-CSRFToken": self.csrf}, name=name
         )
 
-    def send(self):
-        conversation_id = random.choice(list(self.versions))
-        response = self.post(f"/conversations/{conversation_id}/", f"Load test message {time.time():.3f}",
-                             "/conversations/[id]/ (send)")
+    def remember_new_message(self, response):
+        """The message a send or reply returned becomes one this person may reply to and edit."""
         match = MESSAGE_ID.search(response.content or b"")
         if match:
             self.sent.append(int(match.group(1)))
             self.visible.append(int(match.group(1)))
 
+    def send(self):
+        conversation_id = random.choice(list(self.versions))
+        response = self.post(f"/conversations/{conversation_id}/", f"Load test message {time.time():.3f}",
+                             "/conversations/[id]/ (send)")
+        self.remember_new_message(response)
+
     def reply(self):
         parent = random.choice(self.visible[-40:])
         response = self.post(f"/messages/{parent}/reply/", f"Load test reply {time.time():.3f}",
                              "/messages/[id]/reply/")
-        match = MESSAGE_ID.search(response.content or b"")
-        if match:
-            self.sent.append(int(match.group(1)))
-            self.visible.append(int(match.group(1)))
+        self.remember_new_message(response)
 
     def edit(self):
         message_id = random.choice(self.sent[-20:])

@@ -1,0 +1,137 @@
+"""The bench's targets (see docs/performance.md), checked against the measured rows, and its table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tools.toolbox import text_table
+
+from .measure import Row
+
+THREAD_MAX_QUERIES = 3
+INBOX_MAX_QUERIES = 6
+INBOX_MAX_SLOWDOWN = 1.5
+SEND_MAX_QUERIES = 6
+# Timings are noisy on a shared 2-core machine: "no faster than the reply count"
+# allows this much on top of the size ratio.
+GROWTH_SLACK = 1.2
+
+
+@dataclass
+class Target:
+    scenario: str
+    kind: str  # "queries" or "time"
+    ok: bool
+    rule: str
+    detail: str
+
+
+def evaluate(rows: list[Row]) -> list[Target]:
+    by = {}
+    for row in rows:
+        by.setdefault(row.scenario, []).append(row)
+    targets = []
+
+    def growth(scenario, series):
+        bad = []
+        for small, big in zip(series, series[1:]):
+            size_ratio = big.size / small.size
+            time_ratio = big.median_ms / small.median_ms if small.median_ms else 1.0
+            if time_ratio > size_ratio * GROWTH_SLACK:
+                bad.append(f"x{time_ratio:.1f} time for x{size_ratio:.0f} replies ({small.size}->{big.size})")
+        ratios = ", ".join(
+            f"x{b.median_ms / a.median_ms:.1f} for x{b.size / a.size:.0f}" for a, b in zip(series, series[1:]) if a.median_ms
+        )
+        targets.append(
+            Target(scenario, "time", not bad, "time grows no faster than the reply count", "; ".join(bad) or ratios)
+        )
+
+    for scenario, counter in (("thread-fetch", "queries"), ("thread-partial", "app_queries")):
+        series = by.get(scenario, [])
+        if not series:
+            continue
+        counts = [getattr(r, counter) for r in series]
+        totals = [r.queries for r in series]
+        ok = len(set(counts)) == 1 and len(set(totals)) == 1 and max(counts) <= THREAD_MAX_QUERIES
+        what = "queries" if counter == "queries" else "queries on messaging tables"
+        targets.append(
+            Target(
+                scenario, "queries", ok, f"same {what} at every size, <= {THREAD_MAX_QUERIES}",
+                f"{what}: {counts}; all queries: {totals}",
+            )
+        )
+        growth(scenario, series)
+
+    for scenario in ("inbox-page", "inbox-unread"):
+        series = by.get(scenario, [])
+        if not series:
+            continue
+        counts = [r.queries for r in series]
+        targets.append(
+            Target(scenario, "queries", max(counts) <= INBOX_MAX_QUERIES, f"<= {INBOX_MAX_QUERIES} queries at every size",
+                   f"queries: {counts}")
+        )
+        small, big = series[0], series[-1]
+        ratio = big.median_ms / small.median_ms if small.median_ms else 1.0
+        targets.append(
+            Target(scenario, "time", ratio <= INBOX_MAX_SLOWDOWN,
+                   f"median at {big.size:,} within {INBOX_MAX_SLOWDOWN}x of {small.size:,}",
+                   f"{big.median_ms:.2f} ms vs {small.median_ms:.2f} ms: x{ratio:.2f}; fastest runs "
+                   f"x{big.min_ms / small.min_ms if small.min_ms else 1.0:.2f}")
+        )
+
+    for scenario in ("badge-hit", "conversation-hit"):
+        for row in by.get(scenario, []):
+            auth_only = row.queries == row.auth_queries
+            targets.append(
+                Target(scenario, "queries", row.app_queries == 0,
+                       "no query on messaging_* tables (session/user auth only)",
+                       f"{row.app_queries} messaging queries, {row.auth_queries} auth queries"
+                       + ("" if auth_only else f", {row.queries - row.auth_queries - row.app_queries} other"))
+            )
+
+    for row in by.get("send-message", []):
+        targets.append(
+            Target("send-message", "queries", row.queries <= SEND_MAX_QUERIES, f"<= {SEND_MAX_QUERIES} queries",
+                   f"{row.queries} queries")
+        )
+    return targets
+
+
+def mark_rows(rows: list[Row], targets: list[Target]) -> None:
+    for row in rows:
+        mine = [t for t in targets if t.scenario == row.scenario]
+        if not mine:
+            continue
+        failed = [t for t in mine if not t.ok]
+        row.target = "PASS" if not failed else "FAIL " + "; ".join(t.rule for t in failed)
+
+
+def render(report: dict) -> str:
+    lines = [
+        f"Database: {report['server_version']} (throwaway {report['throwaway']}); cache: {report['cache']}; "
+        f"{report['cpus']} CPUs; Python {report['python']}; load average {report['load_average']['start'][0]} "
+        f"at start, {report['load_average']['end'][0]} at end",
+        f"Median of {report['plan']['repeat']} runs after one warm-up; queries counted on a separate run "
+        "(app = on messaging_* tables; SQL ms = time in cursor.execute() on that run).",
+        "",
+    ]
+    header = ("Scenario", "Size", "Queries (app)", "Median ms", "SQL ms", "Target")
+    table = [header] + [
+        (r["label"], r["size_label"], f"{r['queries']} ({r['app_queries']})", f"{r['median_ms']:.2f}",
+         f"{r['sql_ms']:.2f}", r["target"])
+        for r in report["rows"]
+    ]
+    lines += text_table(table, "llrrrl")
+    lines += ["", "Targets:"]
+    for t in report["targets"]:
+        lines.append(f"  {'PASS' if t['ok'] else 'FAIL'}  {t['scenario']}: {t['rule']} ({t['detail']})")
+    failed = [t for t in report["targets"] if not t["ok"]]
+    lines.append("")
+    lines.append("All targets hold." if not failed else f"FAIL: {len(failed)} target(s) missed (see above).")
+    build = ", ".join(f"{k}: {v}s" for k, v in report["build_seconds"].items())
+    lines.append(f"Build times: {build}. Total {report['total_seconds']}s.")
+    for item in report["explain"]:
+        lines += ["", f"EXPLAIN {item['sql'][:400]}{'...' if len(item['sql']) > 400 else ''}"]
+        lines += [f"    {line}" for line in item["plan"]]
+    return "\n".join(lines) + "\n"
