@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-WORKERS ?= 4
+# Several processes need one cache for all of them (Redis): without it, one process.
+WORKERS ?= $(if $(REDIS_URL),4,1)
 PYTEST_ARGS ?=
 
 .PHONY: run test e2e screenshots serve bench loadtest faults venv dev-deps browser migrate seed clean check-deploy

@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F, Subquery
 
-from .caching import forget_conversation_on_commit
+from . import caching
 from .models import Conversation, Message, MessageHistory, Notification, clean_content
 from .sessions import end_sessions
 from .unread import forget_badges_on_commit
@@ -258,7 +258,7 @@ def forget_user(user) -> None:
 
 def forget_conversation(conversation: Conversation) -> None:
     """After a conversation is deleted (with one of its people): its cached pages are never served again."""
-    forget_conversation_on_commit(conversation.pk)
+    caching.forget_conversation(conversation.pk)
 
 
 def end_sessions_if_password_changed(user) -> None:

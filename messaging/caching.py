@@ -14,7 +14,6 @@ import functools
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
 from django.views.decorators.cache import cache_page
 from django.views.decorators.vary import vary_on_cookie, vary_on_headers
 
@@ -26,11 +25,12 @@ def gone_key(conversation_id) -> str:
     return f"conversation-gone:{conversation_id}"
 
 
-def forget_conversation_on_commit(conversation_id: int) -> None:
-    """A deleted conversation's cached pages are never served again (they expire by themselves)."""
-    transaction.on_commit(
-        lambda: cache.set(gone_key(conversation_id), True, settings.CACHE_MIDDLEWARE_SECONDS + 5)
-    )
+def forget_conversation(conversation_id: int) -> None:
+    """A deleted conversation's cached pages are never served again (they expire by themselves).
+
+    Marked at once, not after commit: a copy cached meanwhile expires before the mark
+    does, and if the deletion rolls back the only cost is a few uncached requests."""
+    cache.set(gone_key(conversation_id), True, settings.CACHE_MIDDLEWARE_SECONDS + 5)
 
 
 def cached_per_session(view):

@@ -6,11 +6,14 @@ Every list is paginated by anchor (a cursor or a message id), never by offset.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
+from django.db.models import Q
 
-from .models import Conversation, Message, Notification
+from .diffing import Chunk, word_diff
+from .models import Conversation, Message, MessageHistory, Notification
 from .pagination import PAGE_SIZE, Page, keyset_page
 from .threads import Node, build_tree, walk
 
@@ -18,6 +21,9 @@ User = get_user_model()
 
 UNREAD_PAGE_SIZE = 20
 USER_SEARCH_LIMIT = 8
+HISTORY_PAGE_SIZE = 10
+# Seconds all the diffs of one history page may take together (each is time-bounded).
+HISTORY_DIFF_BUDGET = 0.02
 
 
 @dataclass
@@ -88,6 +94,52 @@ def message_for_display(message_id: int) -> Message | None:
 def thread_nodes(root: Message) -> list[Node]:
     """Every reply below `root`, in display order (one recursive query, assembled in one pass)."""
     return list(walk(build_tree(root, Message.objects.thread_of(root))))
+
+
+@dataclass
+class Version:
+    content: str
+    at: object
+    is_current: bool
+    chunks: list[Chunk]
+
+
+@dataclass
+class HistoryPage:
+    versions: list[Version]
+    # The history row to continue before ("Show earlier versions"), if there are more.
+    next_before: int | None
+    is_first: bool
+
+
+def history_page(message: Message, *, before: int | None = None) -> HistoryPage:
+    """A message's versions, newest first (the current text on the first page), each with
+    the words it changed from the version before it. Paginated by the history row."""
+    rows = MessageHistory.objects.filter(message=message).order_by("-edited_at", "-pk")
+    if before:
+        anchor = rows.filter(pk=before).values("edited_at", "pk").first()
+        if anchor is None:
+            return HistoryPage([], None, is_first=False)
+        rows = rows.filter(Q(edited_at__lt=anchor["edited_at"]) | Q(edited_at=anchor["edited_at"], pk__lt=anchor["pk"]))
+    # One row more than shown: the text the last shown version was written over.
+    fetched = list(rows.only("pk", "old_content", "edited_at")[: HISTORY_PAGE_SIZE + 1])
+    shown = fetched[:HISTORY_PAGE_SIZE]
+    # (text, when it was written) newest first: a history row holds the text an edit replaced,
+    # written when the edit before it was made (or when the message was sent).
+    entries = [(message.content, fetched[0].edited_at if fetched else message.timestamp)] if not before else []
+    for index, row in enumerate(fetched):
+        older = fetched[index + 1].edited_at if index + 1 < len(fetched) else message.timestamp
+        entries.append((row.old_content, older))
+    visible = len(entries) - (1 if len(fetched) > HISTORY_PAGE_SIZE else 0)
+    deadline = time.monotonic() + HISTORY_DIFF_BUDGET
+    versions = []
+    for index in range(visible):
+        text, at = entries[index]
+        previous = entries[index + 1][0] if index + 1 < len(entries) else None
+        chunks = word_diff(previous, text, deadline=deadline - time.monotonic()) if previous is not None else [Chunk(text, "same")]
+        versions.append(Version(text, at, is_current=index == 0 and not before, chunks=chunks))
+    more = len(fetched) > HISTORY_PAGE_SIZE
+    return HistoryPage(versions, shown[-1].pk if more else None, is_first=not before)
 
 
 def notifications_page(user, *, cursor: str | None = None) -> Page:

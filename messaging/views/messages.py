@@ -12,7 +12,6 @@ from django.views.decorators.vary import vary_on_headers
 
 from .. import actions, selectors
 from ..access import get_message_for
-from ..diffing import history_versions
 from ..forms import EditForm, ReplyForm
 from ..pagination import parse_int
 from ..threads import Node
@@ -106,8 +105,12 @@ def message_detail(request, message_id):
 def message_history(request, message_id):
     """Earlier versions, newest first, with the words changed between versions marked."""
     message = get_message_for(request.user, message_id)
-    context = {"message": message, "versions": history_versions(message)}
-    return render_page(request, "messaging/history.html", context, fragment="history-list")
+    before = parse_int(request.GET.get("before")) or None
+    history = selectors.history_page(message, before=before)
+    context = {"message": message, "history": history, "versions": history.versions}
+    return render_page(
+        request, "messaging/history.html", context, fragment="history-page" if before else "history-list"
+    )
 
 
 @login_required

@@ -12,6 +12,7 @@ THREAD_MAX_QUERIES = 3
 INBOX_MAX_QUERIES = 6
 INBOX_MAX_SLOWDOWN = 1.5
 SEND_MAX_QUERIES = 6
+HISTORY_MAX_MS = 50
 # Timings are noisy on a shared 2-core machine: "no faster than the reply count"
 # allows this much on top of the size ratio.
 GROWTH_SLACK = 1.2
@@ -94,6 +95,11 @@ def evaluate(rows: list[Row]) -> list[Target]:
         targets.append(
             Target("send-message", "queries", row.queries <= SEND_MAX_QUERIES, f"<= {SEND_MAX_QUERIES} queries",
                    f"{row.queries} queries")
+        )
+    for row in by.get("history-worst-edit", []):
+        targets.append(
+            Target("history-worst-edit", "time", row.median_ms <= HISTORY_MAX_MS, f"median <= {HISTORY_MAX_MS} ms",
+                   f"{row.median_ms:.1f} ms")
         )
     return targets
 

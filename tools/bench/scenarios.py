@@ -156,4 +156,23 @@ def measure_all(conn, plan: dict, *, seed: int, stream, log) -> tuple[Bench, lis
     writes = bench.repeat + 2
     assert MessageHistory.objects.count() - history_before == writes, "an edit left no history row"
     assert Notification.objects.count() - notifications_before == 2 * writes, "a write left no notification"
+
+    # f. The history of the worst edit a user may make: 5,000 characters rewritten word by word.
+    old, new = worst_case_edit()
+    rewritten = actions.send_message(focus, to=partner, content=old)
+    actions.edit_message(rewritten, editor=focus, content=new)
+    history_url = reverse("messaging:message-history", args=[rewritten.pk])
+
+    def history():
+        return inbox_client.get(history_url, headers=HX, secure=True)
+
+    bench.measure("history-worst-edit", "history: 5,000-character rewrite", final_size, final_label, history,
+                  check=ok_status)
     return bench, explain, build_seconds
+
+
+def worst_case_edit() -> tuple[str, str]:
+    """Two 5,000-character texts with no long run of words in common (cubic for difflib on words)."""
+    old = " ".join(f"w{n % 97}" for n in range(1250))[:5000]
+    new = " ".join(f"w{(n * 7) % 89}" for n in range(1250))[:5000]
+    return old, new
