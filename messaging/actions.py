@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -59,26 +60,35 @@ def _lock_people(sender_id: int, receiver_id: int) -> None:
 
 
 @transaction.atomic
-def send_message(sender, *, to, content: str) -> Message:
+def send_message(sender, *, to, content: str, sent_at: datetime | None = None) -> Message:
     """Store a new message from `sender` to `to` (who may be `sender`: a note to self).
 
     Guarantees: the content is validated (ValidationError, nothing written), the
     receiver still exists, and the message, its notification and the
     conversation's new version commit together.
+
+    What it sets off, in order: Message.save() finds or creates the conversation;
+    post_save (signals.message_post_save) bumps the conversation's version and
+    `last_message_at` and stamps the row (touch_conversation), then creates the
+    receiver's Notification and forgets their cached badge (notify_receiver).
+    `sent_at` (imports, demo data) dates the message; everything derived follows it.
     """
     content = clean_content(content)
     _lock_people(sender.pk, to.pk)
     message = Message(sender=sender, receiver=to, content=content)
+    if sent_at is not None:
+        message.timestamp = sent_at
     message.save()
     return message
 
 
 @transaction.atomic
-def reply_to_message(parent: Message, *, sender, content: str) -> Message:
+def reply_to_message(parent: Message, *, sender, content: str, sent_at: datetime | None = None) -> Message:
     """Answer `parent` within its conversation; the reply goes to the other participant.
 
     Guarantees: only a participant can reply, the parent still exists, and the
-    reply stays in the parent's conversation.
+    reply stays in the parent's conversation. It sets off what send_message does,
+    and the parent's row is stamped too (its reply count changed).
     """
     content = clean_content(content)
     # A message's two people never change, so they can be checked (and locked,
@@ -96,6 +106,8 @@ def reply_to_message(parent: Message, *, sender, content: str) -> Message:
         parent_message=parent,
         conversation_id=parent.conversation_id,
     )
+    if sent_at is not None:
+        message.timestamp = sent_at
     message.save()
     return message
 
@@ -108,6 +120,10 @@ def edit_message(message: Message, *, editor, content: str, base_token: str | No
     serialised and each leaves one history row; with `base_token` (the
     fingerprint of the text the editor started from) a change made meanwhile
     raises EditConflict instead of being overwritten.
+
+    What it sets off: pre_save (signals.message_pre_save) copies the old text to
+    MessageHistory and sets `edited` (record_edit); post_save bumps the
+    conversation's version and stamps the row, so every open page fetches it.
     """
     content = clean_content(content)
     # People before the message, as every write (see _lock_people). Saving a row
@@ -133,7 +149,9 @@ def mark_conversation_read(conversation: Conversation, *, user) -> int:
     """Mark every message to `user` in the conversation read, and their notifications.
 
     Returns how many messages changed. Opening a read conversation writes nothing
-    (this runs on every visit and every poll).
+    (this runs on every visit and every poll). The read rows are stamped with a new
+    conversation version (the sender's page then shows "Seen") and the reader's
+    badge is forgotten.
     """
     unread = Message.objects.filter(conversation=conversation, receiver=user, read=False).order_by()
     ids = list(unread.values_list("pk", flat=True)[:10_000])
