@@ -35,9 +35,11 @@ seed: migrate
 	DEBUG=1 $(BIN)/python manage.py seed_demo
 
 ## make run: virtualenv, dependencies, database, demo data, then the app on http://127.0.0.1:8000
+## (one ASGI process with live updates, reloading on code changes)
 run: seed
 	@echo "Serving on http://$(HOST):$(PORT)/  (Ctrl+C to stop)"
-	DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
+	DEBUG=1 $(BIN)/uvicorn site_config.asgi:application --host $(HOST) --port $(PORT) --reload \
+		--reload-dir messaging --reload-dir site_config --reload-dir templates --timeout-graceful-shutdown 2
 
 ## make test: everything the tests need (a browser included), then the whole suite, end-to-end included
 test: browser
@@ -51,12 +53,12 @@ e2e: browser
 screenshots: browser
 	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest e2e/test_screenshots.py $(PYTEST_ARGS)
 
-## make serve: production-style serving (gunicorn, several workers, whitenoise); reads the same variables
+## make serve: production-style serving: uvicorn ASGI workers (live updates), whitenoise; reads the same variables
 serve: venv
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/gunicorn site_config.wsgi:application --bind $(HOST):$(PORT) --workers $(WORKERS) \
-		--access-logfile - --timeout 30 --graceful-timeout 10
+	$(BIN)/uvicorn site_config.asgi:application --host $(HOST) --port $(PORT) --workers $(WORKERS) \
+		--proxy-headers --timeout-graceful-shutdown 10 --no-server-header
 
 check-deploy: venv
 	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-$$(head -c 48 /dev/urandom | base64)} ALLOWED_HOSTS=$${ALLOWED_HOSTS:-messages.example} \
@@ -66,11 +68,11 @@ check-deploy: venv
 bench: dev-deps
 	DJANGO_ALLOW_DEV_SECRET=1 $(BIN)/python manage.py bench $(BENCH_ARGS)
 
-## make loadtest [LOADTEST_SECONDS=60]: gunicorn on 127.0.0.1 with a throwaway database, 50 locust users; prints req/s, latency, RSS
+## make loadtest [LOADTEST_SECONDS=60]: uvicorn on 127.0.0.1 with a throwaway database, 50 locust users; prints req/s, latency, RSS
 loadtest: dev-deps
 	$(BIN)/python -m tools.loadtest.run
 
-## make faults DATABASE_URL=postgres://...: load run + outage drill (own redis-server, own proxy to PostgreSQL, gunicorn), < 60 s
+## make faults DATABASE_URL=postgres://...: load run + outage drill (own redis-server, own proxy to PostgreSQL, uvicorn), < 60 s
 faults: dev-deps
 	$(BIN)/python -m tools.fault_drill
 

@@ -1,12 +1,22 @@
-"""End-to-end fixtures: a real Chromium against live_server (or BASE_URL), users made through the UI.
+"""End-to-end fixtures: a real Chromium against the app served over ASGI (or BASE_URL), users made through the UI.
+
+The app runs in this process under uvicorn (as `make serve` runs it), so the event
+stream and the polls are exercised for real; it can be restarted mid-test
+(`asgi_server.restart()`) to cut every stream.
 
 Run against an already running server with `make e2e BASE_URL=https://staging.example`:
 then nothing touches a database directly; every user is signed up through the
 pages, and the demo-login smoke test expects `seed_demo` to have been run there.
+
+Every journey fails on a console error, a page error or a failed request it did not
+expect: a test that expects some says so with `expect_console_errors(pattern)`.
 """
 
 import os
 import re
+import socket
+import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -52,15 +62,105 @@ def remote_base_url():
     return os.environ.get("BASE_URL", "").rstrip("/")
 
 
+class AsgiServer:
+    """uvicorn in a thread of this process, serving site_config.asgi on a fixed port."""
+
+    def __init__(self):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server = self._thread = None
+
+    def start(self) -> None:
+        import uvicorn
+
+        from site_config.asgi import application
+
+        config = uvicorn.Config(
+            application, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off",
+            timeout_graceful_shutdown=1, ws="none",
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 15
+        while not self._server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            assert self._thread.is_alive(), "uvicorn exited"
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+            self._thread.join(10)
+            self._server = None
+
+    def restart(self) -> None:
+        """Stop (every open stream is cut) and start again on the same port."""
+        self.stop()
+        self.start()
+
+
+@pytest.fixture(scope="session")
+def asgi_server(django_db_setup, django_db_blocker):
+    server = AsgiServer()
+    with django_db_blocker.unblock():
+        server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def app_url(request, remote_base_url):
-    """The server under test: BASE_URL when given, else a live_server with a fresh database."""
+    """The server under test: BASE_URL when given, else the app over ASGI with a fresh database."""
     if remote_base_url:
         return remote_base_url
     from django.core.cache import cache
 
     cache.clear()
-    return request.getfixturevalue("live_server").url
+    return request.getfixturevalue("asgi_server").url
+
+
+
+
+class ConsoleWatch:
+    """Console errors, page errors and failed requests of every page a test opens."""
+
+    def __init__(self):
+        self.problems: list[str] = []
+        self.expected: list[re.Pattern] = []
+
+    def attach(self, page) -> None:
+        page.on("console", lambda msg: msg.type == "error" and self.problems.append(
+            f"console: {msg.text} ({msg.location.get('url', '')})"))
+        page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
+        page.on("requestfailed", self._failed)
+        page.on("response", lambda r: r.status >= 500 and self.problems.append(f"{r.status} {r.url}"))
+
+    def _failed(self, request) -> None:
+        failure = request.failure or ""
+        if "ERR_ABORTED" in failure:  # the page moved on (a poll or the stream cut by leaving): not a fault
+            return
+        self.problems.append(f"request failed: {request.method} {request.url} ({failure})")
+
+    def unexpected(self) -> list[str]:
+        return [p for p in self.problems if not any(e.search(p) for e in self.expected)]
+
+
+@pytest.fixture
+def console_watch():
+    return ConsoleWatch()
+
+
+@pytest.fixture
+def expect_console_errors(console_watch):
+    """expect_console_errors(r"pattern", ...): problems matching these don't fail the test."""
+
+    def expect(*patterns: str) -> None:
+        console_watch.expected.extend(re.compile(p) for p in patterns)
+
+    return expect
 
 
 @pytest.fixture
@@ -80,8 +180,9 @@ def pytest_runtest_makereport(item, call):
 
 
 @pytest.fixture
-def open_session(browser, app_url, request):
-    """Factory: a new browser context (its own cookies) and page. Screenshots kept on failure."""
+def open_session(browser, app_url, request, console_watch):
+    """Factory: a new browser context (its own cookies) and page. Screenshots kept on failure;
+    the test fails on any console error, page error or failed request it did not expect."""
     contexts = []
 
     def open_(*, javascript=True, width=1280, height=900, color_scheme="light"):
@@ -92,6 +193,7 @@ def open_session(browser, app_url, request):
             color_scheme=color_scheme,
         )
         context.set_default_timeout(10_000)
+        context.on("page", console_watch.attach)
         page = context.new_page()
         contexts.append(context)
         return page
@@ -108,6 +210,11 @@ def open_session(browser, app_url, request):
                 except Exception:  # noqa: BLE001 - a screenshot must not hide the failure
                     pass
         context.close()
+    problems = console_watch.unexpected()
+    if problems and failed:
+        print("console errors and failed requests of the failed test:\n" + "\n".join(problems[:20]))
+    if problems and not failed:
+        pytest.fail("unexpected console errors or failed requests:\n" + "\n".join(problems[:20]), pytrace=False)
 
 
 @pytest.fixture

@@ -109,4 +109,4 @@ def edit_message(page: Page, item, text: str) -> None:
 def message_exactly(page: Page, text: str):
     """The message whose own text is `text`: not a reply quoting it, nor an older message
     whose expanded thread holds it (those come earlier on the page)."""
-    return page.get_by_role("article").filter(has=page.get_by_text(text, exact=True)).last
+    return page.get_by_role("article").filter(has=page.get_by_test_id("message-body").get_by_text(text, exact=True)).last

@@ -42,7 +42,8 @@ def href(locator) -> str:
 
 
 @pytest.mark.parametrize("mode", ["light", "dark"])
-def test_every_page_passes_axe(open_session, demo_data, mode):
+def test_every_page_passes_axe(open_session, demo_data, mode, expect_console_errors):
+    expect_console_errors(r"status of 422", r"status of 404")
     problems: list[str] = []
     checked: list[str] = []
 

@@ -28,7 +28,8 @@ def version_texts(listed) -> list[str]:
     )
 
 
-def test_edit_twice_then_the_drawer_lists_the_earlier_versions(new_user):
+def test_edit_twice_then_the_drawer_lists_the_earlier_versions(new_user, expect_console_errors):
+    expect_console_errors(r"status of 404")
     alice, alice_name, bob, bob_name = helpers.start_conversation(new_user, "See you at six")
     conversation_url = alice.url.split("#")[0]
     expect(history_link(helpers.message_exactly(alice, "See you at six"))).to_have_count(0)
@@ -110,7 +111,8 @@ def test_escape_and_cancel_restore_the_message_untouched(new_user):
     expect(history_link(helpers.message_exactly(alice, "Keep me as I am"))).to_have_count(0)
 
 
-def test_the_receiver_has_no_edit_button(new_user):
+def test_the_receiver_has_no_edit_button(new_user, expect_console_errors):
+    expect_console_errors(r"status of 404")
     alice, alice_name, bob, bob_name = helpers.start_conversation(new_user, "Only I can change this")
     edit_url = helpers.message_exactly(alice, "Only I can change this").get_by_role(
         "link", name="Edit this message"
@@ -138,7 +140,8 @@ def test_the_receiver_has_no_edit_button(new_user):
     expect(history_link(helpers.message_exactly(bob, "Only I can change this"))).to_have_count(0)
 
 
-def test_edit_errors_are_inline_and_keep_the_text(new_user):
+def test_edit_errors_are_inline_and_keep_the_text(new_user, expect_console_errors):
+    expect_console_errors(r"status of 422")
     alice, alice_name, bob, bob_name = helpers.start_conversation(new_user, "A fine message")
     helpers.message_exactly(alice, "A fine message").get_by_role("link", name="Edit this message").click()
     box = alice.get_by_label("Edit message")
@@ -166,7 +169,8 @@ def test_edit_errors_are_inline_and_keep_the_text(new_user):
     expect(versions(alice.get_by_role("dialog", name="Edit history"))).to_have_count(2)
 
 
-def test_saving_over_a_newer_version_shows_it_and_asks_again(new_user, open_session):
+def test_saving_over_a_newer_version_shows_it_and_asks_again(new_user, open_session, expect_console_errors):
+    expect_console_errors(r"status of 422")  # the conflict answers 422
     laptop, alice_name, bob, bob_name = helpers.start_conversation(new_user, "Draft from the morning")
     phone = open_session()
     helpers.log_in(phone, alice_name)
@@ -174,12 +178,12 @@ def test_saving_over_a_newer_version_shows_it_and_asks_again(new_user, open_sess
 
     helpers.message_exactly(laptop, "Draft from the morning").get_by_role("link", name="Edit this message").click()
     laptop.get_by_label("Edit message").fill("Written on the laptop")
+    shown = laptop.locator("#conversation-version").get_attribute("value")
 
     helpers.edit_message(phone, helpers.message_exactly(phone, "Draft from the morning"), "Written on the phone")
     expect(helpers.message_exactly(phone, "Written on the phone")).to_be_visible()
-    # The laptop's conversation poll brings the change; the open form keeps what was typed.
-    with laptop.expect_response(re.compile(r"/messages/\?since=")):
-        pass
+    # The laptop's page catches up on the change; the open form keeps what was typed.
+    expect(laptop.locator("#conversation-version")).not_to_have_value(shown)
     expect(laptop.get_by_label("Edit message")).to_have_value("Written on the laptop")
 
     laptop.get_by_role("button", name="Save").click()
@@ -197,7 +201,8 @@ def test_saving_over_a_newer_version_shows_it_and_asks_again(new_user, open_sess
     assert version_texts(listed) == ["Written on the laptop", "Written on the phone", "Draft from the morning"]
 
 
-def test_edit_and_history_without_javascript(new_user):
+def test_edit_and_history_without_javascript(new_user, expect_console_errors):
+    expect_console_errors(r"status of 422")
     alice, alice_name, bob, bob_name = helpers.start_conversation(new_user, "Plain old HTML", javascript=False)
     conversation_url = alice.url.split("#")[0]
 

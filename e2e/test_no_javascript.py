@@ -26,7 +26,8 @@ def post_in_conversation(page: Page, texts: list[str]) -> None:
         assert response.status == 302, f"sending {text!r} answered {response.status}"
 
 
-def test_two_people_message_each_other_without_javascript(new_user):
+def test_two_people_message_each_other_without_javascript(new_user, expect_console_errors):
+    expect_console_errors(r"status of 422", r"status of 404")
     alice, alice_name = new_user("alice", javascript=False)
     bob, bob_name = new_user("bob", javascript=False)
 

@@ -194,7 +194,8 @@ def test_escape_and_cancel_close_the_reply_form(new_user):
     expect(bob.get_by_text("never sent")).to_have_count(0)
 
 
-def test_only_the_two_people_see_a_thread(new_user):
+def test_only_the_two_people_see_a_thread(new_user, expect_console_errors):
+    expect_console_errors(r"status of 404")
     alice, alice_name, bob, bob_name = helpers.start_conversation(new_user, ROOT)
     helpers.reply_to(bob, root_message(bob), "just between us")
     thread_url = helpers.thread_toggle(root_message(bob)).get_attribute("href")

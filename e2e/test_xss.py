@@ -187,8 +187,9 @@ def test_payloads_render_as_text_on_every_page(new_user, no_send_limit):
     watch.check(alice_page, "Alice's notifications")
 
 
-def test_the_checker_sees_each_payload_when_it_is_markup(open_session):
+def test_the_checker_sees_each_payload_when_it_is_markup(open_session, expect_console_errors):
     """Not vacuous: put raw into a page, every payload is found by the same DOM check."""
+    expect_console_errors(r".", r"(?s).*")
     page = open_session(javascript=True)
     page.on("dialog", lambda dialog: dialog.dismiss())
     page.route("**/*", lambda route: route.abort())  # payload URLs go nowhere

@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F, Subquery
 
-from . import caching
+from . import caching, live
 from .models import Conversation, Message, MessageHistory, Notification, clean_content
 from .sessions import end_sessions
 from .unread import forget_badges_on_commit
@@ -164,7 +164,9 @@ def mark_conversation_read(conversation: Conversation, *, user) -> int:
         count = Message.objects.filter(pk__in=ids, read=False).update(read=True)
         Notification.objects.filter(user=user, read=False, message_id__in=ids).update(read=True)
         # The sender's page shows "Seen" on these: stamp them so their poll brings it.
-        bump_conversation(conversation.pk, changed_message_ids=ids)
+        bump_conversation(
+            conversation.pk, people=(conversation.user_low_id, conversation.user_high_id), changed_message_ids=ids
+        )
         forget_badges_on_commit(user.pk)
     return count
 
@@ -176,17 +178,23 @@ def mark_notifications_read(user, *, ids: list[int] | None = None) -> int:
     notifications = Notification.objects.filter(user=user, read=False)
     if ids is not None:
         notifications = notifications.filter(pk__in=ids)
-    return notifications.update(read=True)
+    count = notifications.update(read=True)
+    if count:
+        live.publish_on_commit([user.pk], "notifications")
+    return count
 
 
 @transaction.atomic
 def set_messages_read(messages, *, read: bool) -> int:
     """Admin bulk action: flag messages read or unread, keeping badges and caches right."""
-    messages = list(messages.values_list("pk", "receiver_id", "conversation_id"))
-    count = Message.objects.filter(pk__in=[pk for pk, _, _ in messages]).update(read=read)
-    for conversation_id in {c for _, _, c in messages}:
-        bump_conversation(conversation_id, changed_message_ids=[pk for pk, _, c in messages if c == conversation_id])
-    receivers = {r for _, r, _ in messages}
+    messages = list(messages.values_list("pk", "receiver_id", "conversation_id", "sender_id"))
+    count = Message.objects.filter(pk__in=[pk for pk, *_ in messages]).update(read=read)
+    for conversation_id in {c for _, _, c, _ in messages}:
+        mine = [(pk, r, s) for pk, r, c, s in messages if c == conversation_id]
+        bump_conversation(
+            conversation_id, people={mine[0][1], mine[0][2]}, changed_message_ids=[pk for pk, _, _ in mine]
+        )
+    receivers = {r for _, r, _, _ in messages}
     forget_badges_on_commit(*receivers)
     return count
 
@@ -237,10 +245,12 @@ def notify_receiver(message: Message) -> None:
     kind = Notification.Kind.REPLY if message.parent_message_id else Notification.Kind.MESSAGE
     Notification.objects.create(user_id=message.receiver_id, message=message, kind=kind, created_at=message.timestamp)
     forget_badges_on_commit(message.receiver_id)
+    live.publish_on_commit([message.receiver_id], "notifications")
 
 
-def bump_conversation(conversation_id: int, *, changed_message_ids=(), last_message_at=None) -> None:
-    """Raise the conversation's version and stamp the changed messages with it.
+def bump_conversation(conversation_id: int, *, people, changed_message_ids=(), last_message_at=None) -> None:
+    """Raise the conversation's version and stamp the changed messages with it; after
+    commit, tell the two `people`'s open pages (live events: the conversation, the inbox).
 
     The UPDATE locks the conversation row until commit, so versions are handed
     out in commit order and a poll that has version N never misses a change <= N.
@@ -253,6 +263,8 @@ def bump_conversation(conversation_id: int, *, changed_message_ids=(), last_mess
         Message.objects.filter(pk__in=changed_message_ids).update(
             changed_version=Subquery(Conversation.objects.filter(pk=conversation_id).values("version")[:1])
         )
+    live.publish_on_commit(people, live.conversation_event(conversation_id))
+    live.publish_on_commit(people, "inbox")
 
 
 def touch_conversation(message: Message, *, new_message: bool) -> None:
@@ -262,6 +274,7 @@ def touch_conversation(message: Message, *, new_message: bool) -> None:
         changed.append(message.parent_message_id)  # its "N replies" changed
     bump_conversation(
         message.conversation_id,
+        people=(message.sender_id, message.receiver_id),
         changed_message_ids=changed if message.pk else (),
         last_message_at=message.timestamp if new_message else None,
     )

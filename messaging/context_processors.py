@@ -12,4 +12,5 @@ def unread(request):
         "badge_token": badge_token(user.pk, request.session.session_key) if signed_in else "",
         "UNREAD_BADGE_POLL_SECONDS": settings.UNREAD_BADGE_POLL_SECONDS,
         "CONVERSATION_POLL_SECONDS": settings.CONVERSATION_POLL_SECONDS,
+        "LIVE_SAFETY_POLL_SECONDS": settings.LIVE_SAFETY_POLL_SECONDS,
     }

@@ -1,9 +1,11 @@
+import json
 import logging
+from urllib.parse import urlencode, urlsplit
 
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpResponse
 from django.template.loader import render_to_string
-from django_htmx.http import HttpResponseClientRedirect
+from django.urls import reverse
 
 logger = logging.getLogger("messaging")
 
@@ -36,9 +38,11 @@ class DatabaseUnavailableMiddleware:
 
 
 class HtmxLoginRedirectMiddleware:
-    """An htmx request sent to the login page navigates the whole tab there.
+    """An htmx request whose session has ended is not sent to the login page.
 
-    Otherwise htmx would swap the login page into a badge or a message list.
+    The tab says "You were signed out" instead, with a link that signs in and comes back
+    to the page it is on (never to the fragment URL the request was for), and nothing on
+    the page is swapped away: what the person was typing stays (static/js/app.js).
     """
 
     def __init__(self, get_response):
@@ -49,7 +53,18 @@ class HtmxLoginRedirectMiddleware:
         if (
             getattr(request, "htmx", False)
             and response.status_code == 302
-            and response.get("Location", "").split("?")[0].endswith("/accounts/login/")
+            and response.get("Location", "").split("?")[0].endswith(reverse("login"))
         ):
-            return HttpResponseClientRedirect(response["Location"])
+            return signed_out_response(request)
         return response
+
+
+def signed_out_response(request):
+    current = urlsplit(request.headers.get("HX-Current-URL", ""))
+    page = current.path or "/"
+    if current.query:
+        page += f"?{current.query}"
+    response = HttpResponse(status=200)
+    response["HX-Reswap"] = "none"
+    response["HX-Trigger"] = json.dumps({"signed-out": {"login": f"{reverse('login')}?{urlencode({'next': page})}"}})
+    return response

@@ -41,7 +41,10 @@ class ConversationPage:
     message_rows: list
     has_older: bool
     oldest_id: int | None
+    newest_id: int | None
     version: int
+    # Set for a page of older messages ("Load older"): the message it continues before.
+    before: int | None = None
 
 
 def inbox_page(user, *, unread_cursor: str | None = None, conversations_cursor: str | None = None) -> InboxPage:
@@ -75,15 +78,19 @@ def conversation_page(user, conversation: Conversation, *, before: int | None = 
         message_rows=page,
         has_older=has_older,
         oldest_id=page[0].pk if page else None,
+        newest_id=page[-1].pk if page else None,
         version=conversation.version,
+        before=before,
     )
 
 
-def conversation_changes(conversation: Conversation, *, since: int, until: int) -> list[Message]:
-    """The rows of the conversation that changed after version `since`, up to `until`."""
-    return list(
-        Message.objects.in_conversation(conversation).changed_between(since, until).for_display().order_by("pk")
-    )
+def conversation_changes(conversation: Conversation, *, since: int, until: int, oldest: int = 0) -> list[Message]:
+    """The rows of the conversation that changed after version `since`, up to `until`,
+    from message `oldest` on (a page never shows what is older than its first message)."""
+    rows = Message.objects.in_conversation(conversation).changed_between(since, until)
+    if oldest:
+        rows = rows.filter(pk__gte=oldest)
+    return list(rows.for_display().order_by("pk"))
 
 
 def message_for_display(message_id: int) -> Message | None:
@@ -91,9 +98,18 @@ def message_for_display(message_id: int) -> Message | None:
     return Message.objects.for_display().filter(pk=message_id).first()
 
 
-def thread_nodes(root: Message) -> list[Node]:
+@dataclass
+class Thread:
+    nodes: list[Node]
+    # The latest conversation version at which anything in the thread changed.
+    version: int
+
+
+def thread(root: Message) -> Thread:
     """Every reply below `root`, in display order (one recursive query, assembled in one pass)."""
-    return list(walk(build_tree(root, Message.objects.thread_of(root))))
+    rows = list(Message.objects.thread_of(root))
+    version = max((row.changed_version for row in rows), default=root.changed_version)
+    return Thread(nodes=list(walk(build_tree(root, rows))), version=version)
 
 
 @dataclass

@@ -14,6 +14,7 @@ from django.core import signing
 from django.core.cache import cache
 from django.db import transaction
 
+from . import live
 from .models import Message
 from .sessions import cache_key as session_cache_key
 from .sessions import live_session_user_id, session_key_of
@@ -71,9 +72,15 @@ def forget_badges(*user_ids: int) -> None:
 
 def forget_badges_on_commit(*user_ids: int) -> None:
     """Forget now and again after commit: a poll that recounted in between, from
-    the not yet committed state, must not keep its stale count."""
+    the not yet committed state, must not keep its stale count. After commit the
+    users' open pages are told their count changed (live event `unread`)."""
     forget_badges(*user_ids)
-    transaction.on_commit(lambda: forget_badges(*user_ids))
+
+    def after_commit():
+        forget_badges(*user_ids)
+        live.publish(user_ids, "unread")
+
+    transaction.on_commit(after_commit)
 
 
 # --- The badge token -------------------------------------------------------------------------

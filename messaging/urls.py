@@ -1,12 +1,13 @@
 from django.urls import path
 
-from .views import accounts, badge, conversations, inbox, messages, notifications
+from .views import accounts, badge, conversations, events, inbox, messages, notifications
 
 app_name = "messaging"
 
 urlpatterns = [
     path("", inbox.inbox, name="inbox"),
     path("unread-badge/", badge.unread_badge, name="unread-badge"),
+    path("events/", events.event_stream, name="events"),
     path("compose/", conversations.compose, name="compose"),
     path("users/search/", conversations.user_search, name="user-search"),
     path("conversations/<int:conversation_id>/", conversations.conversation_detail, name="conversation-detail"),

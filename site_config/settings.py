@@ -90,10 +90,15 @@ TEMPLATES = [
 # --- Database -----------------------------------------------------------------
 # SQLite in WAL mode by default: readers never block the writer, which matters
 # because every open tab polls.
+# Under ASGI every request runs its sync code in a thread of its own, so connections
+# kept per thread (CONN_MAX_AGE) would pile up ("too many clients"): connections close
+# after each request, and an open event stream holds none. DB_POOL=1 shares them through
+# a pool per process (psycopg_pool) instead; off by default because a pool recovers from
+# a database outage more slowly than a fresh connection does (tools/fault_drill.py).
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
-        conn_max_age=env.int("DB_CONN_MAX_AGE", default=60),
+        conn_max_age=env.int("DB_CONN_MAX_AGE", default=0),
         conn_health_checks=True,
     )
 }
@@ -111,9 +116,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Fail fast instead of hanging when the database is unreachable: a request
     # gets the friendly 503 page within a couple of seconds.
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"connect_timeout": env.int("DB_CONNECT_TIMEOUT", default=2)}
-    )
+    DB_CONNECT_TIMEOUT = env.int("DB_CONNECT_TIMEOUT", default=2)
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"connect_timeout": DB_CONNECT_TIMEOUT})
+    if env.bool("DB_POOL", default=False):
+        # A lost database is still a 503 within the connect timeout: waiting for a pooled
+        # connection gives up as fast as connecting does.
+        DATABASES["default"]["OPTIONS"]["pool"] = {
+            "min_size": 1,
+            "max_size": env.int("DB_POOL_SIZE", default=8),
+            "timeout": DB_CONNECT_TIMEOUT,
+            "max_lifetime": 600,
+        }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -142,6 +155,8 @@ else:
         "default": {
             "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
             "LOCATION": "unique-snowflake",
+            # Sessions live here too (cached_db): room for them beside the pages and counts.
+            "OPTIONS": {"MAX_ENTRIES": 50_000},
         }
     }
 # The cache is shared between processes only with Redis. A per-process cache
@@ -154,6 +169,14 @@ UNREAD_BADGE_POLL_SECONDS = 10
 UNREAD_BADGE_TOKEN_MAX_AGE = 15 * 60
 CONVERSATION_POLL_SECONDS = 4
 CACHE_MIDDLEWARE_SECONDS = 60
+
+# Live updates (messaging/live.py, messaging/views/events.py). While a tab's event stream
+# is connected, its polls slow to LIVE_SAFETY_POLL_SECONDS (static/js/app.js).
+LIVE_HEARTBEAT_SECONDS = env.int("LIVE_HEARTBEAT_SECONDS", default=20)
+LIVE_MAX_STREAMS = env.int("LIVE_MAX_STREAMS", default=4)  # per user; past it, the polls take over
+LIVE_RETRY_MS = 2000
+LIVE_QUEUE_SIZE = 100
+LIVE_SAFETY_POLL_SECONDS = 60
 
 # Django's cached_db sessions, recording each session's user (messaging/sessions.py): a
 # cache read proves a session is alive, and every session of a user can be ended at once.
@@ -260,5 +283,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {
         "messaging": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+        "messaging.live": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO"), "propagate": False},
     },
 }

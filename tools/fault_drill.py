@@ -8,7 +8,7 @@ Everything it breaks is its own, so nobody else's PostgreSQL or Redis is touched
 - its own TCP proxy in front of PostgreSQL on a free 127.0.0.1 port: stopping it closes
   every connection and refuses new ones, which the app cannot tell from the database
   going away;
-- gunicorn (2 sync workers) on a free 127.0.0.1 port, talking to the database through
+- uvicorn (2 ASGI workers, as `make serve`) on a free 127.0.0.1 port, talking to the database through
   the proxy and to that Redis.
 
 Phases, each checked:
@@ -19,7 +19,7 @@ Phases, each checked:
 2. Redis down: every page and every send still answers 2xx/3xx; the log has the warning.
 3. Redis back: the cache is used again (a badge key appears, and cache hits count up).
 4. PostgreSQL down: every request gets the friendly 503 page within 2 s; /healthz stays up.
-5. PostgreSQL back: pages answer 2xx again with the same gunicorn processes (no restart).
+5. PostgreSQL back: pages answer 2xx again with the same server processes (no restart).
 
 Everything started is stopped at the end, on failure and Ctrl+C too.
 Exit status: 0 all checks passed, 1 a check failed, 2 it could not run.
@@ -390,14 +390,14 @@ def phase_redis(base: str, person: Person, conversation: str, cache: RedisServer
                f"{hits} -> {hits_after}")  # fmt: skip
 
 
-def gunicorn_pids(master: int) -> set[int]:
+def server_pids(master: int) -> set[int]:
     proc = psutil.Process(master)
     return {master} | {child.pid for child in proc.children(recursive=True)}
 
 
 def phase_database(base: str, person: Person, conversation: str, proxy: TcpProxy, db: Database,
                    master: int, checks: Checks) -> None:  # fmt: skip
-    pids = gunicorn_pids(master)
+    pids = server_pids(master)
     proxy.stop()
     log("PostgreSQL cut off (proxy stopped: connections closed, new ones refused)")
     results = []
@@ -459,8 +459,8 @@ def phase_database(base: str, person: Person, conversation: str, proxy: TcpProxy
     down = query(db, "SELECT count(*) FROM messaging_message WHERE content LIKE 'db down %%'")[0][0]
     checks.add(stored == 6 and down == 0, "PostgreSQL back: sends land again (none half-landed during the outage)",
                f"{stored} of 6 after, {down} during")  # fmt: skip
-    same = gunicorn_pids(master) == pids
-    checks.add(same, "PostgreSQL back: no process was restarted", f"gunicorn pids {sorted(pids)}")
+    same = server_pids(master) == pids
+    checks.add(same, "PostgreSQL back: no process was restarted", f"server pids {sorted(pids)}")
 
 
 # --- Main ----------------------------------------------------------------------------------------------
@@ -476,10 +476,10 @@ def main() -> int:
         return 2
     workdir = Path(tempfile.mkdtemp(prefix="dm-faults-"))
     checks = Checks()
-    server_log = workdir / "gunicorn.log"
+    server_log = workdir / "server.log"
     toolbox.interrupt_on_sigterm()
     try:
-        # Unwound in reverse: gunicorn, the proxy and redis-server stop before the database is dropped.
+        # Unwound in reverse: the server, the proxy and redis-server stop before the database is dropped.
         with ExitStack() as cleanup:
             db = cleanup.enter_context(toolbox.throwaway_database(base_url, f"faults_{os.getpid()}"))
             # Its own redis-server, thrown away at the end: no keys to clean up.
@@ -507,9 +507,9 @@ def main() -> int:
                                timeout=120)
             port = toolbox.free_port()
             server = toolbox.serve(port=port, workers=2, env=env, log_path=server_log)
-            cleanup.callback(toolbox.stop_process, server, "gunicorn")
+            cleanup.callback(toolbox.stop_process, server, "uvicorn")
             base = f"http://{HOST}:{port}"
-            log(f"gunicorn (2 workers) on {base}, pid {server.pid}")
+            log(f"uvicorn (2 workers) on {base}, pid {server.pid}")
 
             log(f"Phase 1: load ({LOAD_USERS} people x {LOAD_MESSAGES} messages, all at once)")
             people = phase_load(base, db, checks)
@@ -524,7 +524,7 @@ def main() -> int:
             phase_redis(base, person, conversation, cache, db, server_log, prefix, checks)
             log("Phase 4-5: PostgreSQL down, then back")
             phase_database(base, person, conversation, proxy, db, server.pid, checks)
-            checks.add(server.poll() is None, "gunicorn ran throughout")
+            checks.add(server.poll() is None, "the server ran throughout")
     except KeyboardInterrupt:
         log("Interrupted.")
         return 2

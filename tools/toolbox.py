@@ -200,19 +200,34 @@ def run_python(*args: str, env: dict, timeout: float | None = None) -> None:
 
 
 def serve(*, port: int, workers: int, env: dict, log_path: Path) -> subprocess.Popen:
-    """gunicorn with `workers` sync workers on 127.0.0.1:`port`, returned once /healthz answers."""
+    """The app as `make serve` runs it (uvicorn, `workers` ASGI worker processes) on
+    127.0.0.1:`port`, returned once /healthz answers. With 2 or more workers the returned
+    process is uvicorn's supervisor and the workers are its children (`worker_pids`)."""
     proc = start_process(
-        [str(BIN / "gunicorn"), "site_config.wsgi:application", "--bind", f"{HOST}:{port}", "--workers", str(workers),
-         "--worker-class", "sync", "--timeout", "30", "--graceful-timeout", "5", "--error-logfile", "-",
+        [str(BIN / "uvicorn"), "site_config.asgi:application", "--host", HOST, "--port", str(port),
+         "--workers", str(workers), "--timeout-graceful-shutdown", "5", "--no-access-log",
          "--log-level", "warning"],
         env=env, log_path=log_path,
     )  # fmt: skip
     try:
-        wait_for_health(f"http://{HOST}:{port}/healthz", proc, "gunicorn")
+        wait_for_health(f"http://{HOST}:{port}/healthz", proc, "uvicorn")
     except RuntimeError as error:
-        stop_process(proc, "gunicorn")
-        raise RuntimeError(f"gunicorn did not come up ({error}); see {log_path}") from error
+        stop_process(proc, "uvicorn")
+        raise RuntimeError(f"uvicorn did not come up ({error}); see {log_path}") from error
     return proc
+
+
+def worker_pids(proc: subprocess.Popen) -> set[int]:
+    """The processes that serve requests: uvicorn's workers, or uvicorn itself with one worker."""
+    import psutil
+
+    try:
+        children = psutil.Process(proc.pid).children()
+    except psutil.NoSuchProcess:
+        return set()
+    # uvicorn's supervisor also starts a resource tracker for multiprocessing: not a worker.
+    workers = {c.pid for c in children if "multiprocessing" not in " ".join(c.cmdline())}
+    return workers or {proc.pid}
 
 
 def interrupt_on_sigterm() -> None:

@@ -73,3 +73,14 @@ def conversation(message):
 
 
 HX = {"HX-Request": "true"}
+
+
+def signed_out(response) -> bool:
+    """An htmx request whose session has ended: the tab says so and nothing is swapped
+    (middleware.HtmxLoginRedirectMiddleware), with a sign-in link back to the page."""
+    import json
+
+    if response.status_code != 200 or response.get("HX-Reswap") != "none":
+        return False
+    trigger = json.loads(response.get("HX-Trigger") or "{}")
+    return "/accounts/login/?next=" in trigger.get("signed-out", {}).get("login", "")

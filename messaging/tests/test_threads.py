@@ -1,5 +1,6 @@
 """Threads: tree assembly, how the page nests it, replying into it, who may see it."""
 
+import re
 from html.parser import HTMLParser
 
 import pytest
@@ -143,27 +144,23 @@ def test_only_the_two_people_see_a_thread(tree, who, status, alice_client, bob_c
             assert (b"a1x" in response.content) == (status == 200)
 
 
-def test_reply_htmx_adds_the_reply_to_every_thread_that_shows_its_parent(tree, bob_client):
+def test_reply_htmx_joins_the_conversation_and_open_threads_redraw(tree, bob_client):
     a1 = Message.objects.get(content="a1")
+    thread_page = bob_client.get(thread_url(tree), headers=HX).content.decode()
+    since = int(re.search(r"\?since=(\d+)", thread_page).group(1))
+    assert bob_client.get(thread_url(tree), {"since": since}, headers=HX).status_code == 204  # nothing new yet
     response = bob_client.post(reverse("messaging:message-reply", args=[a1.pk]), {"content": "new one"}, headers=HX)
     html = response.content.decode()
     assert response.status_code == 200 and "<html" not in html
     reply = Message.objects.get(content="new one")
     assert reply.parent_message == a1 and reply.receiver.username == "alice"
-
-    # Appended to the replies of a1, wherever a thread shows them, as a complete branch
-    # (with its own group, for replies to it)...
-    shape = ThreadShape(html)
-    assert shape.nodes == [("new one", 0)] and shape.open == []
-    branch = html.split(f'hx-swap-oob="beforeend:.replies-to-{a1.pk}">', 1)[1]
-    assert branch.index('data-testid="thread-node"') < branch.index(f'class="thread-children replies-to-{reply.pk}"')
-    # ...to the conversation, and a1's count says so.
+    # It joins the conversation; every open thread redraws itself (message-sent, and the live event).
     assert 'hx-swap-oob="beforeend:#message-items"' in html and f'id="message-{reply.pk}"' in html
-    assert f'<span id="reply-count-{a1.pk}" hx-swap-oob="true">' in html
-    assert "2 replies" in html  # a1x and the new one
-
-    # What the thread shows afterwards has it in the same place.
-    nodes = ThreadShape(bob_client.get(thread_url(tree), headers=HX).content.decode()).nodes
+    assert "replies-to-" not in html and "message-sent" in response["HX-Trigger"]
+    redrawn = bob_client.get(thread_url(tree), {"since": since}, headers=HX)
+    assert redrawn.status_code == 200
+    # ...with it in its place, under a1 after a1x.
+    nodes = ThreadShape(redrawn.content.decode()).nodes
     assert nodes[:4] == [("a", 0), ("a1", 1), ("a1x", 2), ("new one", 2)]
 
 

@@ -100,15 +100,14 @@ def conversation_messages(request, conversation_id):
     Its URL carries the conversation version (`v`), and the page asks for the current
     one, so a cached copy is never older than the data it claims. Only 200s are cached:
     a redirect to login or a 404 never is. With `since`, it holds only the rows changed
-    between that version and `v` (the live poll).
+    between that version and `v`.
     """
     conversation = get_conversation_for(request.user, conversation_id)
     requested = parse_int(request.GET.get("v"), -1)
     version = min(requested, conversation.version) if requested >= 0 else conversation.version
     since = parse_int(request.GET.get("since"), -1)
     if since >= 0:
-        changed = selectors.conversation_changes(conversation, since=since, until=version)
-        context = {"conversation": conversation, "changed": changed, "version": version}
+        context = changes_context(request, conversation, since=since, until=version)
         response = render_page(request, "messaging/conversation.html", context, fragment="message-changes")
     else:
         page = selectors.conversation_page(request.user, conversation, before=parse_int(request.GET.get("before")) or None)
@@ -121,19 +120,37 @@ def conversation_messages(request, conversation_id):
     return response
 
 
+def changes_context(request, conversation, *, since: int, until: int) -> dict:
+    """What changed since the page's version `since`, for the page that shows messages
+    `oldest` to `newest` (both sent back by the page)."""
+    newest = parse_int(request.GET.get("newest"))
+    changed = selectors.conversation_changes(
+        conversation, since=since, until=until, oldest=parse_int(request.GET.get("oldest"))
+    )
+    return {
+        "conversation": conversation,
+        "changed": changed,
+        "version": until,
+        "newest_shown": newest,
+        "newest_id": max([newest, *(m.pk for m in changed)]) or "",
+        "removes_placeholder": not newest and any(m.pk > newest for m in changed),
+    }
+
+
 @login_required
 @require_GET
 def conversation_poll(request, conversation_id):
-    """Cheap check while the tab is visible: 204 when nothing changed since version `v`."""
+    """What changed since the page's version `v`: 204 when nothing did. Asked when the
+    stream says the conversation changed, when a poll ticks, and when the page comes back."""
     conversation = get_conversation_for(request.user, conversation_id)
     since = parse_int(request.GET.get("v"))
-    if conversation.version == since:
+    if conversation.version <= since:
         return HttpResponse(status=204)
     if not request.htmx:
         return redirect(conversation)
     # Incoming messages are read as they arrive in the open conversation.
     if actions.mark_conversation_read(conversation, user=request.user):
         conversation.refresh_from_db(fields=["version"])
-    context = {"conversation": conversation, "since": since, "version": conversation.version}
-    response = render(request, "messaging/conversation.html#conversation-fetch", context)
+    context = changes_context(request, conversation, since=since, until=conversation.version)
+    response = render(request, "messaging/conversation.html#message-changes", context)
     return trigger_client_event(response, UNREAD_CHANGED)

@@ -18,5 +18,10 @@ def inbox(request):
     unread_after = request.GET.get("unread_after")
     conversations_after = request.GET.get("conversations_after")
     page = selectors.inbox_page(request.user, unread_cursor=unread_after, conversations_cursor=conversations_after)
-    fragment = "unread-page" if "unread_after" in request.GET else "conversation-page" if conversations_after is not None else None
+    if unread_after is not None:
+        fragment = "unread-page"
+    elif conversations_after is not None:
+        fragment = "conversation-page"
+    else:
+        fragment = "inbox-lists"  # the live refresh
     return render_page(request, "messaging/inbox.html", vars(page), fragment=fragment)

@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import trigger_client_event
 
 from .. import actions, selectors
 from ..access import get_message_for
@@ -37,10 +38,8 @@ def message_reply(request, message_id):
                 return redirect(f"{reverse('messaging:thread-detail', args=[thread_id])}#node-{reply.pk}")
             return redirect(reply.get_absolute_url())
         reply.reply_count = 0  # new: shown as it is, no second read (the partner may be gone by now)
-        reply.parent_sender = parent.sender
-        parent.reply_count = parent.replies.count()
-        context = {"message": reply, "parent": parent, "new_node": Node(reply, depth=1)}
-        return render(request, "messaging/_message.html#reply-sent", context)
+        context = {"message": reply, "on_thread_page": thread_id is not None}
+        return trigger_client_event(render(request, "messaging/_message.html#reply-sent", context), "message-sent")
 
     return answer_form(
         request, ReplyForm(request.POST or None, auto_id=f"id_reply{parent.pk}_%s"),
@@ -117,12 +116,20 @@ def message_history(request, message_id):
 @require_GET
 @vary_on_headers("HX-Request")
 def thread_detail(request, message_id):
-    """A message and all its replies at any depth: one recursive query, assembled in one pass."""
+    """A message and all its replies at any depth: one recursive query, assembled in one pass.
+
+    With `since` (an open thread asking whether it changed): 204 unless something in it
+    changed after that version.
+    """
     root = get_message_for(request.user, message_id)
+    thread = selectors.thread(root)
+    since = parse_int(request.GET.get("since"), -1)
+    if since >= 0 and thread.version <= since:
+        return HttpResponse(status=204)
     # Only the thread page gives its replies an id (the no-JS reply lands on its #node-<id>):
     # a reply can be in several threads opened in place on one page.
     context = {
-        "root": root, "root_node": Node(root, 0), "nodes": selectors.thread_nodes(root),
+        "root": root, "root_node": Node(root, 0), "nodes": thread.nodes, "thread_version": thread.version,
         "anchored": not wants_fragment(request),
     }
     return render_page(request, "messaging/thread.html", context, fragment="thread-replies")

@@ -22,7 +22,8 @@ def notification_list(request):
     after = request.GET.get("after")
     page = selectors.notifications_page(request.user, cursor=after)
     return render_page(
-        request, "messaging/notifications.html", {"page": page}, fragment="notification-page" if after is not None else None
+        request, "messaging/notifications.html", {"page": page},
+        fragment="notification-page" if after is not None else "notification-list",  # the live refresh
     )
 
 

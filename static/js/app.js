@@ -1,111 +1,133 @@
 // Small behaviours htmx attributes cannot express. No inline script anywhere (CSP).
+// The server decides what changes on a page; this file only says when to ask, and keeps
+// what the reader is doing (typed text, open threads, focus) while the answers come in.
 (function () {
   "use strict";
 
+  var body = document.body;
   var baseTitle = document.title.replace(/^\(\d+\)\s*/, "");
 
-  // Polls only run while the tab is visible; a tab that comes back polls at once.
-  document.body.addEventListener("htmx:beforeRequest", function (evt) {
-    var elt = evt.detail.elt;
-    if (document.hidden && elt.hasAttribute("data-poll") && evt.detail.requestConfig &&
-        evt.detail.requestConfig.triggeringEvent && evt.detail.requestConfig.triggeringEvent.type !== "unread-changed") {
+  // --- When to ask: the event stream first, polls as the safety net -------------------------
+  // Elements marked data-live listen for `poll-fast` (a conversation) or `poll-slow` (the
+  // badge, lists) and `live-resync` (catch up at once). While the stream is connected the
+  // polls slow down to a safety net; while the tab is hidden nothing is asked at all.
+  var seconds = function (name, fallback) { return parseInt(body.getAttribute(name) || fallback, 10) * 1000; };
+  var fast = seconds("data-poll-fast", 4), slow = seconds("data-poll-slow", 10), safety = seconds("data-poll-safety", 60);
+  var connected = false, missed = false, lastFast = Date.now(), lastSlow = Date.now();
+
+  function resync() {
+    missed = false;
+    lastFast = lastSlow = Date.now();
+    htmx.trigger(body, "live-resync");
+  }
+
+  window.setInterval(function () {
+    if (document.hidden) return;
+    var now = Date.now();
+    if (now - lastFast >= (connected ? safety : fast)) { lastFast = now; htmx.trigger(body, "poll-fast"); }
+    if (now - lastSlow >= (connected ? safety : slow)) { lastSlow = now; htmx.trigger(body, "poll-slow"); }
+  }, 1000);
+
+  var opened = false;
+  body.addEventListener("htmx:sseOpen", function (evt) {
+    connected = true;
+    if (opened) resync();  // back after a drop: catch up on everything since what the page shows
+    opened = true;
+    var source = evt.detail.source;
+    if (source && !source.dmListening) {
+      source.dmListening = true;
+      source.addEventListener("resync", resync);
+      source.addEventListener("signed-out", function () { signedOut(); source.close(); connected = false; });
+    }
+  });
+  body.addEventListener("htmx:sseError", function () { connected = false; });
+  body.addEventListener("htmx:sseClose", function () { connected = false; });
+
+  // --- A session that ended elsewhere ---------------------------------------------------------
+  // Said in words, with a sign-in link back to this page; nothing on the page is swapped away.
+  function signedOut(loginUrl) {
+    var banner = document.getElementById("signed-out");
+    if (!banner || !banner.hidden) return;
+    var link = banner.querySelector("[data-sign-in]");
+    link.href = loginUrl || link.getAttribute("href") + "?next=" + encodeURIComponent(location.pathname + location.search);
+    banner.hidden = false;
+    announce("You were signed out.");
+  }
+  body.addEventListener("signed-out", function (evt) { signedOut(evt.detail && evt.detail.login); });
+
+  // A hidden tab sends nothing (the stream stays open); it catches up when it comes back.
+  body.addEventListener("htmx:beforeRequest", function (evt) {
+    if (document.hidden && evt.detail.elt.hasAttribute("data-live")) {
       evt.preventDefault();
+      missed = true;
     }
   });
   document.addEventListener("visibilitychange", function () {
-    if (document.hidden) return;
-    document.querySelectorAll("[data-poll][hx-get]").forEach(function (elt) {
-      htmx.trigger(elt, "poll-now");
-    });
+    if (!document.hidden && missed) resync();
   });
+
+  // --- Keep what the reader is doing ----------------------------------------------------------
+  function holdsTypedText(elt) {
+    return Array.prototype.some.call(elt.querySelectorAll ? elt.querySelectorAll("textarea") : [], function (box) {
+      return box.value !== box.defaultValue;
+    }) || (elt.matches && elt.matches("form"));
+  }
+
+  // A live redraw never takes away a form someone is using (an inline edit, a reply being
+  // typed): its Save or Cancel brings the fresh version.
+  body.addEventListener("htmx:oobBeforeSwap", function (evt) {
+    var target = evt.detail.target;
+    var incoming = evt.detail.fragment && evt.detail.fragment.firstElementChild;
+    // An appended row that is already on the page (a send and a fetch both brought it) is
+    // redrawn where it is instead of appearing twice.
+    if (incoming && incoming.id && target.id === "message-items") {
+      var existing = document.getElementById(incoming.id);
+      if (existing) {
+        evt.detail.shouldSwap = false;
+        if (!holdsTypedText(existing)) htmx.swap(existing, incoming.outerHTML, { swapStyle: "outerHTML" });
+        return;
+      }
+    }
+    if (target.matches("form") || (target.id && target.id.indexOf("message-") === 0 && target.querySelector("form"))) {
+      evt.detail.shouldSwap = false;
+    }
+  });
+  body.addEventListener("htmx:beforeSwap", function (evt) {
+    var elt = evt.detail.requestConfig && evt.detail.requestConfig.elt;
+    var target = evt.detail.target;
+    if (elt && elt.hasAttribute("data-live") && target && target.querySelector && target.querySelector("form textarea")) {
+      evt.detail.shouldSwap = false;  // a reply is open in this thread: it redraws once the form closes
+    }
+  });
+
+  // --- The unread count: page title and a polite announcement when it changes ---------------
+  function announce(text) {
+    var live = document.getElementById("live-status");
+    if (live) live.textContent = text;
+  }
+
+  function showUnread(badge) {
+    if (!badge) return;
+    var count = parseInt(badge.getAttribute("data-unread-count") || "0", 10);
+    document.title = (count > 0 ? "(" + count + ") " : "") + baseTitle;
+    var previous = parseInt(body.getAttribute("data-unread-count") || "-1", 10);
+    if (previous >= 0 && previous !== count) {
+      announce(count === 0 ? "No unread messages" : count + " unread message" + (count === 1 ? "" : "s"));
+    }
+    body.setAttribute("data-unread-count", String(count));
+  }
+  showUnread(document.getElementById("unread-badge"));
 
   // A badge poll whose token had expired was answered through the session, with a new
   // token: the next polls send that one (base.html, #badge-token).
-  document.body.addEventListener("htmx:afterRequest", function (evt) {
+  body.addEventListener("htmx:afterRequest", function (evt) {
     var xhr = evt.detail.xhr;
     var token = xhr && xhr.getResponseHeader("X-Badge-Token");
     var holder = document.getElementById("badge-token");
     if (token && holder) holder.setAttribute("hx-headers", JSON.stringify({ "X-Badge-Token": token }));
   });
 
-  // The unread count: page title and a polite announcement when it changes.
-  function showUnread(badge) {
-    if (!badge) return;
-    var count = parseInt(badge.getAttribute("data-unread-count") || "0", 10);
-    document.title = (count > 0 ? "(" + count + ") " : "") + baseTitle;
-    var live = document.getElementById("live-status");
-    var previous = parseInt(document.body.getAttribute("data-unread-count") || "-1", 10);
-    if (live && previous >= 0 && previous !== count) {
-      live.textContent = count === 0 ? "No unread messages" : count + " unread message" + (count === 1 ? "" : "s");
-    }
-    document.body.setAttribute("data-unread-count", String(count));
-  }
-  showUnread(document.getElementById("unread-badge"));
-
-  // Rows changed in a conversation: replace the ones shown, append the new ones.
-  function applyChanges(container) {
-    var list = document.getElementById("message-items");
-    if (!list) return;
-    Array.prototype.slice.call(container.children).forEach(function (row) {
-      var existing = row.id && list.querySelector("#" + CSS.escape(row.id));
-      if (existing) {
-        // Being edited (the form took the message's id), or its Edit form on the way: keep it.
-        if (existing.matches("form") || existing.querySelector(":scope > .actions .htmx-request")) return;
-        keepParts(existing, row);
-        existing.replaceWith(row);
-        syncThreadCopies(row);
-        syncToggle(row.querySelector(".thread-toggle"));
-      } else if (!existing) {
-        list.appendChild(row);
-        if (row.matches(".message.theirs")) announce("New message from " + (row.getAttribute("data-sender") || "your contact"));
-        if (row.hasAttribute("data-parent")) refreshThreadsShowing(row.getAttribute("data-parent"));
-      }
-      htmx.process(row);
-    });
-    container.remove();
-  }
-
-  // A message shown twice, in the list and in an open thread, reads the same in both once
-  // it is edited (here or, by the poll, by the other person): its text and its "(edited)".
-  function syncThreadCopies(article) {
-    var id = article.id.replace(/^message-/, "");
-    var body = article.querySelector(":scope > .message-body");
-    var edited = article.querySelector(":scope > .actions [aria-label^='Edited']");
-    if (!body) return;
-    document.querySelectorAll('[data-node-of="' + CSS.escape(id) + '"]').forEach(function (node) {
-      var nodeBody = node.querySelector(":scope > .message-body");
-      if (nodeBody && nodeBody.innerHTML !== body.innerHTML) nodeBody.innerHTML = body.innerHTML;
-      var meta = node.querySelector(":scope > .node-meta");
-      if (edited && meta && !meta.querySelector("[aria-label^='Edited']")) {
-        var mark = edited.cloneNode(true);
-        meta.appendChild(mark);
-        htmx.process(mark);
-      }
-    });
-  }
-
-  // A refreshed message keeps its thread as the reader left it (open or closed) and its
-  // reply form (typed text included). The elements themselves move over, so a Reply or a
-  // thread fetched while the poll ran still lands in the page.
-  function keepParts(existing, row) {
-    [":scope > .thread", ":scope > .reply-slot"].forEach(function (selector) {
-      var old = existing.querySelector(selector);
-      var fresh = row.querySelector(selector);
-      if (old && fresh) fresh.replaceWith(old);
-    });
-  }
-
-  // A reply that arrived by the poll (our own are added in place when sent): every thread
-  // loaded on the page that shows the message it answers is fetched again, open or closed,
-  // unless a reply is being written in it (that reply will add itself).
-  function refreshThreadsShowing(parentId) {
-    document.querySelectorAll(".replies-to-" + CSS.escape(parentId)).forEach(function (group) {
-      var thread = group.closest(".thread[data-loaded]");
-      var toggle = thread && !thread.querySelector("form, .htmx-request") && document.querySelector('[aria-controls="' + thread.id + '"]');
-      if (toggle) htmx.ajax("GET", toggle.getAttribute("hx-get"), { source: toggle, target: thread });
-    });
-  }
-
+  // --- Threads opened in place -----------------------------------------------------------------
   // A toggle drawn by the server (a new reply count) says whether its thread is open.
   function syncToggle(toggle) {
     var thread = toggle && document.getElementById(toggle.getAttribute("aria-controls"));
@@ -114,31 +136,29 @@
     }
   }
 
-  function announce(text) {
-    var live = document.getElementById("live-status");
-    if (live) live.textContent = text;
-  }
-
   htmx.onLoad(function (elt) {
     if (!(elt instanceof Element)) return;
     if (elt.id === "unread-badge") showUnread(elt);
-    if (elt.matches("article.message")) syncThreadCopies(elt);  // saved by an inline edit
-    var changes = elt.matches(".message-changes") ? [elt] : elt.querySelectorAll(".message-changes");
-    Array.prototype.forEach.call(changes, applyChanges);
     var toggles = elt.matches(".thread-toggle") ? [elt] : elt.querySelectorAll(".thread-toggle");
     Array.prototype.forEach.call(toggles, syncToggle);
     var autofocus = elt.querySelector && elt.querySelector("[data-autofocus]");
     if (autofocus) autofocus.focus();
   });
 
-  document.body.addEventListener("htmx:afterSwap", function (evt) {
+  body.addEventListener("htmx:oobAfterSwap", function (evt) {
+    var row = evt.detail.target && evt.detail.target.id === "message-items" && evt.detail.target.lastElementChild;
+    if (row && row.matches(".message.theirs") && evt.detail.fragment) {
+      announce("New message from " + (row.getAttribute("data-sender") || "your contact"));
+    }
+  });
+
+  body.addEventListener("htmx:afterSwap", function (evt) {
     var target = evt.detail.target;
     // The history drawer opens once its content is in.
     if (target && target.id === "history-drawer-body") {
       bootstrap.Offcanvas.getOrCreateInstance(document.getElementById("history-drawer")).show();
     }
-    // A thread loaded in place: later clicks only show or hide it. The first load opens
-    // it; a refresh (refreshThreadsShowing) leaves it as it was.
+    // A thread loaded in place: later clicks only show or hide it. The first load opens it.
     if (target && target.classList.contains("thread")) {
       if (target.getAttribute("data-loaded") !== "true") target.hidden = false;
       target.setAttribute("data-loaded", "true");
@@ -163,9 +183,10 @@
     if (cancel) {
       evt.preventDefault();
       var slot = cancel.closest(".reply-slot");
-      var opener = slot.parentElement.querySelector('[hx-target="next .reply-slot"]');
+      var opener = slot.parentElement.querySelector('a[href$="/reply/"], a[href*="/reply/?"]');
       slot.innerHTML = "";
       if (opener) opener.focus();
+      htmx.trigger(body, "live-resync");  // what was held back while the form was open
       return;
     }
     var pick = evt.target.closest("[data-pick-username]");
@@ -198,7 +219,7 @@
   });
 
   // After sending in a conversation, keep the newest message in view.
-  document.body.addEventListener("message-sent", function () {
+  body.addEventListener("message-sent", function () {
     var list = document.getElementById("message-items");
     if (list && list.lastElementChild) list.lastElementChild.scrollIntoView({ block: "nearest" });
   });

@@ -1,4 +1,4 @@
-"""`make loadtest`: serve the app with gunicorn on 127.0.0.1, drive it with locust, print the figures.
+"""`make loadtest`: serve the app with uvicorn (as `make serve`) on 127.0.0.1, drive it with locust, print the figures.
 
     LOADTEST_SECONDS=60 LOADTEST_USERS=50 LOADTEST_WORKERS=4 .venv/bin/python -m tools.loadtest.run
 
@@ -6,7 +6,7 @@ With DATABASE_URL set to PostgreSQL it uses a throwaway database next to it
 (`<name>_loadtest`, dropped at the end), otherwise a temporary SQLite file;
 with REDIS_URL set, Redis under a key prefix of its own (deleted at the end),
 otherwise each worker's LocMemCache. Only 127.0.0.1 is ever contacted. The run
-is bounded: gunicorn and locust are stopped at the end, on error or Ctrl+C too.
+is bounded: the server and locust are stopped at the end, on error or Ctrl+C too.
 
 Exit status: 0 when the run completed (targets may still FAIL; set
 LOADTEST_STRICT=1 to exit 1 then), 2 when it could not run.
@@ -47,7 +47,7 @@ MEMORY_GROWTH_SHARE = 0.10
 
 
 class MemorySampler(threading.Thread):
-    """RSS of every gunicorn worker, twice a second."""
+    """RSS of every server worker process, twice a second."""
 
     def __init__(self, master_pid: int):
         super().__init__(daemon=True)
@@ -213,10 +213,10 @@ def main() -> int:
             toolbox.run_python("-m", "tools.loadtest.seed", str(data), str(USERS), env=env)
 
             port = toolbox.free_port()
-            server = toolbox.serve(port=port, workers=WORKERS, env=env, log_path=out_dir / "loadtest-gunicorn.log")
-            cleanup.callback(toolbox.stop_process, server, "gunicorn")
+            server = toolbox.serve(port=port, workers=WORKERS, env=env, log_path=out_dir / "loadtest-server.log")
+            cleanup.callback(toolbox.stop_process, server, "uvicorn")
             base = f"http://{HOST}:{port}"
-            log(f"gunicorn: {WORKERS} sync workers on {base} (pid {server.pid})")
+            log(f"uvicorn: {WORKERS} ASGI workers on {base} (pid {server.pid})")
             sampler = MemorySampler(server.pid)
             sampler.start()
             cleanup.callback(sampler.stop)
@@ -246,7 +246,7 @@ def main() -> int:
             cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
                         if line.startswith("model name")), "?")  # fmt: skip
             header = [
-                f"Load test: {SECONDS}s, {USERS} users, {WORKERS} gunicorn sync workers, {database_label}, "
+                f"Load test: {SECONDS}s, {USERS} users, {WORKERS} uvicorn workers, {database_label}, "
                 f"{cache_label}",
                 f"Machine: {os.cpu_count()} CPUs ({cpu}); locust runs on the same machine.",
                 "Phases (s): " + ", ".join(f"{name} {start:.0f}-{end:.0f}" for name, start, end in results["phases"]),
@@ -257,7 +257,7 @@ def main() -> int:
             (out_dir / f"loadtest-{stamp}.json").write_text(
                 json.dumps({"header": header, "summary": summary, "targets": checks}, indent=2)
             )
-            log(f"Saved .bench/loadtest-{stamp}.json; server log .bench/loadtest-gunicorn.log")
+            log(f"Saved .bench/loadtest-{stamp}.json; server log .bench/loadtest-server.log")
         if os.environ.get("LOADTEST_STRICT") == "1" and not all(ok for ok, _, _ in checks):
             return 1
         return 0
