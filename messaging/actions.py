@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F, Subquery
+from django.utils import timezone
 
 from . import caching, live
 from .models import Conversation, Message, MessageHistory, Notification, clean_content
@@ -97,7 +98,7 @@ def reply_to_message(parent: Message, *, sender, content: str, sent_at: datetime
         raise PermissionDenied("Only the two people of a conversation can reply in it.")
     receiver_id = parent.receiver_id if parent.sender_id == sender.pk else parent.sender_id
     _lock_people(sender.pk, receiver_id)
-    if not Message.objects.select_for_update(no_key=True).filter(pk=parent.pk).exists():
+    if not Message.objects.select_for_update(no_key=True).filter(pk=parent.pk, deleted_at=None).exists():
         raise ValidationError({"content": "The message you are replying to was deleted."})
     message = Message(
         sender=sender,
@@ -132,7 +133,7 @@ def edit_message(message: Message, *, editor, content: str, base_token: str | No
     # first, an edit and the receiver's account deletion deadlocked.
     _lock_users(message.sender_id, message.receiver_id)
     current = Message.objects.select_for_update().filter(pk=message.pk).first()
-    if current is None:
+    if current is None or current.deleted_at is not None:
         raise ValidationError({"content": "This message was deleted."})
     if current.sender_id != editor.pk:
         raise PermissionDenied("Only the sender can edit a message.")
@@ -142,6 +143,35 @@ def edit_message(message: Message, *, editor, content: str, base_token: str | No
         current.content = content
         current._editor_id = editor.pk
         current.save(update_fields=["content", "edited"])
+    return current
+
+
+@transaction.atomic
+def delete_message(message: Message, *, by) -> Message:
+    """The sender deletes their message, for both people.
+
+    Guarantees: only the sender deletes; its text, its edit history and its notifications
+    go at once; the row stays as a "Message deleted" placeholder while it has replies (so
+    the thread still reads) and is hidden otherwise; an unread message stops counting on
+    the receiver's badge. post_save bumps the conversation's version and stamps the row and
+    the message it answered (its reply count changed), so every open page redraws them.
+    """
+    _lock_users(message.sender_id, message.receiver_id)  # people before the message, as every write
+    current = Message.objects.select_for_update().filter(pk=message.pk).first()
+    if current is None:
+        raise ValidationError("This message was already deleted.")
+    if current.sender_id != by.pk:
+        raise PermissionDenied("Only the sender can delete a message.")
+    if current.deleted_at is not None:
+        return current
+    was_unread = not current.read and not current.is_note_to_self
+    current.content, current.edited, current.read, current.deleted_at = "", False, True, timezone.now()
+    current.save(update_fields=["content", "edited", "read", "deleted_at"])
+    MessageHistory.objects.filter(message=current).delete()
+    if Notification.objects.filter(message=current).delete()[0]:
+        live.publish_on_commit([current.receiver_id], "notifications")
+    if was_unread:
+        forget_badges_on_commit(current.receiver_id)
     return current
 
 
@@ -226,7 +256,10 @@ def delete_account(user) -> None:
 
 
 def record_edit(message: Message) -> None:
-    """Before a stored message is saved: keep its old content if the content changes."""
+    """Before a stored message is saved: keep its old content if the content changes
+    (not when it is deleted: its history goes with it)."""
+    if message.deleted_at is not None:
+        return
     old = Message.objects.filter(pk=message.pk).values_list("content", flat=True).first()
     if old is None or old == message.content:
         return
@@ -270,7 +303,7 @@ def bump_conversation(conversation_id: int, *, people, changed_message_ids=(), l
 def touch_conversation(message: Message, *, new_message: bool) -> None:
     """After a message is written or deleted: its conversation's cached fragments are stale."""
     changed = [message.pk]
-    if new_message and message.parent_message_id:
+    if (new_message or message.deleted_at is not None) and message.parent_message_id:
         changed.append(message.parent_message_id)  # its "N replies" changed
     bump_conversation(
         message.conversation_id,

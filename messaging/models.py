@@ -5,7 +5,7 @@ from django.contrib.sessions.base_session import AbstractBaseSession
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator, MinLengthValidator
 from django.db import models
-from django.db.models import Count, F, OuterRef, Q, Subquery, Value
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Value
 from django.urls import reverse
 from django.utils import timezone
 from django_cte import CTE, with_cte
@@ -38,7 +38,7 @@ class ConversationQuerySet(models.QuerySet):
 
     def with_inbox_columns(self, user):
         """Annotate the last message's id and the user's unread count, one subquery each."""
-        last = Message.objects.filter(conversation=OuterRef("pk")).order_by("-pk").values("pk")[:1]
+        last = Message.objects.filter(conversation=OuterRef("pk"), deleted_at=None).order_by("-pk").values("pk")[:1]
         unread = (
             Message.objects.filter(conversation=OuterRef("pk"), receiver=user, read=False)
             .order_by()
@@ -116,10 +116,20 @@ class MessageQuerySet(models.QuerySet):
     def changed_between(self, since: int, until: int):
         return self.filter(changed_version__gt=since, changed_version__lte=until)
 
+    def alive(self):
+        """Not deleted."""
+        return self.filter(deleted_at=None)
+
+    def shown(self):
+        """What a conversation shows: live messages, and deleted ones that still have live
+        replies (as a "Message deleted" placeholder, so the thread reads)."""
+        live_reply = Message.objects.filter(parent_message=OuterRef("pk"), deleted_at=None)
+        return self.filter(Q(deleted_at=None) | Exists(live_reply))
+
     def for_display(self):
-        """What a message row shows: its people, the message it answers, its reply count."""
+        """What a message row shows: its people, the message it answers, its live reply count."""
         return self.select_related("sender", "receiver", "parent_message__sender").annotate(
-            reply_count=Count("replies")
+            reply_count=Count("replies", filter=Q(replies__deleted_at=None))
         )
 
     def with_people(self):
@@ -206,8 +216,11 @@ class Message(models.Model):
         "self", on_delete=models.CASCADE, null=True, blank=True, related_name="replies"
     )
     # The conversation version at which this row last changed (sent, edited,
-    # read, replied to): a poll asks for the rows changed since the version it has.
+    # read, replied to, deleted): a poll asks for the rows changed since the version it has.
     changed_version = models.PositiveBigIntegerField(default=0, editable=False)
+    # Deleted by its sender: the text is gone; the row stays while replies need it (and so
+    # that open pages learn it is gone).
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = MessageQuerySet.as_manager()
     unread = UnreadMessagesManager()
@@ -246,7 +259,13 @@ class Message(models.Model):
     def is_note_to_self(self) -> bool:
         return self.sender_id == self.receiver_id
 
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
     def clean(self):
+        if self.deleted_at is not None:
+            return  # a deleted message has no text to check
         try:
             self.content = clean_content(self.content)
         except ValidationError as error:

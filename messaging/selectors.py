@@ -66,7 +66,7 @@ def inbox_page(user, *, unread_cursor: str | None = None, conversations_cursor: 
 
 def conversation_page(user, conversation: Conversation, *, before: int | None = None) -> ConversationPage:
     """The latest page of a conversation (or the page before message `before`), oldest first."""
-    rows = Message.objects.in_conversation(conversation).for_display().order_by("-pk")
+    rows = Message.objects.in_conversation(conversation).shown().for_display().order_by("-pk")
     if before:
         rows = rows.filter(pk__lt=before)
     page = list(rows[: PAGE_SIZE + 1])

@@ -45,6 +45,14 @@ def build_tree(root: Message, rows) -> list[Node]:
             parent.children.append(node)
         if parent is not None:
             message.parent_sender = parent.message.sender
+    # A deleted reply stays (as "Message deleted") only while it has replies that are shown;
+    # replies come after what they answer, so going backwards settles children first.
+    for message in reversed(rows):
+        node = nodes[message.pk]
+        if message.deleted_at is not None and not node.children and message.pk != root.pk:
+            parent = nodes.get(message.parent_message_id)
+            siblings = top if parent is None or message.parent_message_id == root.pk else parent.children
+            siblings.remove(node)
     return top
 
 

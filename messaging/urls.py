@@ -20,6 +20,7 @@ urlpatterns = [
     path("messages/<int:message_id>/", messages.message_detail, name="message-detail"),
     path("messages/<int:message_id>/reply/", messages.message_reply, name="message-reply"),
     path("messages/<int:message_id>/edit/", messages.message_edit, name="message-edit"),
+    path("messages/<int:message_id>/delete/", messages.message_delete, name="message-delete"),
     path("messages/<int:message_id>/history/", messages.message_history, name="message-history"),
     path("messages/<int:message_id>/thread/", messages.thread_detail, name="thread-detail"),
     path("notifications/", notifications.notification_list, name="notifications"),

@@ -144,6 +144,10 @@ ROUTES: dict[str, Route] = {
         "login", GET_POST, obj="message", strangers=("carol", "bob"),  # only the sender edits
         post=lambda ctx: {"content": "csrf probe"},
     ),
+    "messaging:message-delete": Route(
+        "login", GET_POST, obj="message", strangers=("carol", "bob"),  # only the sender deletes
+        post=lambda ctx: {},
+    ),
     "messaging:message-history": Route("login", GET, obj="message", others=("bob",)),
     "messaging:thread-detail": Route("login", GET, obj="message", others=("bob",)),
     "messaging:notifications": Route("login", GET),

@@ -85,6 +85,30 @@ def message_edit(request, message_id):
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
+def message_delete(request, message_id):
+    """Delete your own message. GET is the confirmation page (no JavaScript); POST deletes.
+
+    For htmx the message is replaced where it is: by its "Message deleted" placeholder
+    while it has replies, by nothing otherwise.
+    """
+    message = get_message_for(request.user, message_id, to_edit=True)
+    if request.method == "GET":
+        shown = selectors.message_for_display(message.pk)
+        if shown is None or shown.is_deleted:
+            raise Http404("No such message.")
+        return render(request, "messaging/delete_message.html", {"message": shown})
+    actions.delete_message(message, by=request.user)  # deleting twice (a double click) is done once
+    if not request.htmx:
+        return redirect(reverse("messaging:conversation-detail", args=[message.conversation_id]))
+    placeholder = selectors.message_for_display(message.pk)
+    if placeholder is None or not placeholder.reply_count:
+        return trigger_client_event(HttpResponse(""), "message-sent")
+    return trigger_client_event(render(request, "messaging/_message.html#message", {"message": placeholder}), "message-sent")
+
+
+@login_required
 @require_GET
 @vary_on_headers("HX-Request")
 def message_detail(request, message_id):
