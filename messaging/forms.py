@@ -38,7 +38,7 @@ class ContentField(forms.CharField):
         kwargs.setdefault("label", "Message")
         kwargs.setdefault(
             "widget",
-            forms.Textarea(attrs={"rows": 2, "maxlength": MAX_CONTENT_LENGTH, "placeholder": "Write a message…", "dir": "auto"}),
+            forms.Textarea(attrs={"rows": 2, "maxlength": MAX_CONTENT_LENGTH, "placeholder": "Write a message…", "dir": "auto", "data-draft": ""}),
         )
         kwargs.setdefault("error_messages", {"required": "A message can't be empty."})
         super().__init__(strip=True, **kwargs)
@@ -51,7 +51,7 @@ class ContentField(forms.CharField):
 class MessageForm(Form):
     content = ContentField(
         widget=forms.Textarea(
-            attrs={"rows": 2, "maxlength": MAX_CONTENT_LENGTH, "placeholder": "Write a message…", "dir": "auto", "data-enter-sends": ""}
+            attrs={"rows": 2, "maxlength": MAX_CONTENT_LENGTH, "placeholder": "Write a message…", "dir": "auto", "data-enter-sends": "", "data-draft": ""}
         )
     )
 
@@ -60,7 +60,7 @@ def inline_box():
     """The box of a form swapped in under or in place of a message: app.js focuses it, so
     the keyboard is already there (to type, or to press Escape)."""
     return forms.Textarea(
-        attrs={"rows": 2, "maxlength": MAX_CONTENT_LENGTH, "placeholder": "Write a message…", "dir": "auto", "data-autofocus": ""}
+        attrs={"rows": 2, "maxlength": MAX_CONTENT_LENGTH, "placeholder": "Write a message…", "dir": "auto", "data-autofocus": "", "data-draft": ""}
     )
 
 

@@ -62,7 +62,8 @@ async def _events(user_id: int, session_key: str, streams: str):
                     yield live.Event("signed-out").encode()
                     return
                 await cache.atouch(streams, settings.LIVE_HEARTBEAT_SECONDS * 3)
-                yield b": keep-alive\n\n"  # proxies close idle connections
+                # Proxies close idle connections; the page learns the stream is alive.
+                yield b"event: ping\ndata: \n\n"
                 continue
             yield event.encode()
     finally:

@@ -21,9 +21,16 @@
     htmx.trigger(body, "live-resync");
   }
 
+  // A stream that has gone quiet for longer than its heartbeat is as good as closed.
+  var heartbeat = seconds("data-stream-heartbeat", 20), lastBeat = 0;
+
   window.setInterval(function () {
-    if (document.hidden) return;
+    if (document.hidden || navigator.onLine === false) return;
     var now = Date.now();
+    if (connected && now - lastBeat > heartbeat * 2.5) {
+      connected = false;
+      resync();
+    }
     if (now - lastFast >= (connected ? safety : fast)) { lastFast = now; htmx.trigger(body, "poll-fast"); }
     if (now - lastSlow >= (connected ? safety : slow)) { lastSlow = now; htmx.trigger(body, "poll-slow"); }
   }, 1000);
@@ -31,17 +38,23 @@
   var opened = false;
   body.addEventListener("htmx:sseOpen", function (evt) {
     connected = true;
+    body.dataset.stream = "open";  // for people and tests who want to know
     if (opened) resync();  // back after a drop: catch up on everything since what the page shows
     opened = true;
+    lastBeat = Date.now();
     var source = evt.detail.source;
     if (source && !source.dmListening) {
       source.dmListening = true;
+      source.addEventListener("ping", function () {
+        lastBeat = Date.now();
+        if (!connected && source.readyState === EventSource.OPEN) { connected = true; }
+      });
       source.addEventListener("resync", resync);
       source.addEventListener("signed-out", function () { signedOut(); source.close(); connected = false; });
     }
   });
-  body.addEventListener("htmx:sseError", function () { connected = false; });
-  body.addEventListener("htmx:sseClose", function () { connected = false; });
+  body.addEventListener("htmx:sseError", function () { connected = false; body.dataset.stream = "closed"; });
+  body.addEventListener("htmx:sseClose", function () { connected = false; body.dataset.stream = "closed"; });
 
   // --- A session that ended elsewhere ---------------------------------------------------------
   // Said in words, with a sign-in link back to this page; nothing on the page is swapped away.
@@ -65,6 +78,9 @@
   document.addEventListener("visibilitychange", function () {
     if (!document.hidden && missed) resync();
   });
+  // Back on the network (a blip, a laptop waking up): catch up without waiting for the stream.
+  window.addEventListener("offline", function () { connected = false; });
+  window.addEventListener("online", resync);
 
   // --- Keep what the reader is doing ----------------------------------------------------------
   function holdsTypedText(elt) {
@@ -95,9 +111,73 @@
   body.addEventListener("htmx:beforeSwap", function (evt) {
     var elt = evt.detail.requestConfig && evt.detail.requestConfig.elt;
     var target = evt.detail.target;
-    if (elt && elt.hasAttribute("data-live") && target && target.querySelector && target.querySelector("form textarea")) {
-      evt.detail.shouldSwap = false;  // a reply is open in this thread: it redraws once the form closes
+    // A reply open (or on its way) in this region: it redraws once the form closes.
+    if (elt && elt.hasAttribute("data-live") && target && target.querySelector &&
+        target.querySelector("form textarea, .htmx-request")) {
+      evt.detail.shouldSwap = false;
     }
+  });
+
+  // --- Drafts and failed sends ---------------------------------------------------------------
+  // What is typed in a message box is kept (per form and field, in this browser) until it
+  // is sent: a failed send, a signed-out session, a redraw or leaving the page loses nothing.
+  function draftKey(box) {
+    return "draft:" + (box.form ? box.form.getAttribute("action") : location.pathname) + ":" + box.name;
+  }
+  function store(fn) { try { return fn(window.localStorage); } catch (e) { return null; } }
+  document.addEventListener("input", function (evt) {
+    var box = evt.target;
+    if (box.matches && box.matches("textarea[data-draft]")) {
+      store(function (s) { return box.value ? s.setItem(draftKey(box), box.value) : s.removeItem(draftKey(box)); });
+    }
+  });
+  function restoreDrafts(root) {
+    var boxes = root.matches && root.matches("textarea[data-draft]") ? [root] : root.querySelectorAll("textarea[data-draft]");
+    Array.prototype.forEach.call(boxes, function (box) {
+      var draft = store(function (s) { return s.getItem(draftKey(box)); });
+      if (draft && !box.value.trim()) { box.value = draft; }
+    });
+  }
+  restoreDrafts(body);
+
+  body.addEventListener("htmx:beforeRequest", function (evt) {
+    var form = evt.detail.elt;
+    var box = form.matches && form.matches("form") && form.querySelector("textarea[data-draft]");
+    if (box) form.dataset.sending = box.value;
+    var failure = form.querySelector && form.querySelector("[data-send-error]");
+    if (failure) failure.remove();
+  });
+  body.addEventListener("htmx:beforeSwap", function (evt) {
+    var form = evt.detail.requestConfig && evt.detail.requestConfig.elt;
+    var box = form && form.matches && form.matches("form") && form.querySelector("textarea[data-draft]");
+    if (!box || evt.detail.xhr.status >= 300) return;
+    // Sent: forget the draft (before the fresh form comes in), unless more was typed meanwhile.
+    store(function (s) { if (s.getItem(draftKey(box)) === form.dataset.sending) s.removeItem(draftKey(box)); });
+  });
+  // A send that could not reach the server (offline) or that the server failed keeps its text
+  // and says so, with a retry.
+  function sendFailed(evt) {
+    var form = evt.detail.elt;
+    if (!(form.matches && form.matches("form"))) return;
+    var failure = document.createElement("div");
+    failure.className = "alert alert-danger d-flex align-items-center gap-2 py-2 mt-2";
+    failure.setAttribute("role", "alert");
+    failure.setAttribute("data-send-error", "");
+    failure.textContent = navigator.onLine === false
+      ? "Not sent: you are offline. Your text is kept."
+      : "Not sent: something went wrong on our side. Your text is kept.";
+    var retry = document.createElement("button");
+    retry.type = "button";
+    retry.className = "btn btn-sm btn-outline-danger ms-auto";
+    retry.textContent = "Retry";
+    retry.addEventListener("click", function () { form.requestSubmit(); });
+    failure.appendChild(retry);
+    form.appendChild(failure);
+    retry.focus();
+  }
+  body.addEventListener("htmx:sendError", sendFailed);
+  body.addEventListener("htmx:responseError", function (evt) {
+    if (evt.detail.xhr && evt.detail.xhr.status >= 500) sendFailed(evt);
   });
 
   // --- The unread count: page title and a polite announcement when it changes ---------------
@@ -141,6 +221,7 @@
     if (elt.id === "unread-badge") showUnread(elt);
     var toggles = elt.matches(".thread-toggle") ? [elt] : elt.querySelectorAll(".thread-toggle");
     Array.prototype.forEach.call(toggles, syncToggle);
+    restoreDrafts(elt);
     var autofocus = elt.querySelector && elt.querySelector("[data-autofocus]");
     if (autofocus) autofocus.focus();
   });
@@ -179,6 +260,10 @@
       return;
     }
     // Cancel of an inline reply: close the form where it is (its href is for no-JS pages).
+    var discarded = evt.target.closest("[data-cancel]");
+    var draftBox = discarded && discarded.form === undefined && discarded.closest("form") &&
+      discarded.closest("form").querySelector("textarea[data-draft]");
+    if (draftBox) store(function (s) { s.removeItem(draftKey(draftBox)); });  // Cancel discards the draft
     var cancel = evt.target.closest(".reply-slot [data-clear-slot]");
     if (cancel) {
       evt.preventDefault();
