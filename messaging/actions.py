@@ -8,8 +8,7 @@ from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
-from django.db.models import F, Subquery
+from django.db import connections, router, transaction
 from django.utils import timezone
 
 from . import caching, live
@@ -281,23 +280,38 @@ def notify_receiver(message: Message) -> None:
     live.publish_on_commit([message.receiver_id], "notifications")
 
 
-def bump_conversation(conversation_id: int, *, people, changed_message_ids=(), last_message_at=None) -> None:
+def bump_conversation(conversation_id: int, *, people, changed_message_ids=(), last_message_at=None) -> int | None:
     """Raise the conversation's version and stamp the changed messages with it; after
-    commit, tell the two `people`'s open pages (live events: the conversation, the inbox).
+    commit, tell the two `people`'s open pages (live events: the conversation at its new
+    version, the inbox). Returns the new version (None if the conversation is gone).
 
     The UPDATE locks the conversation row until commit, so versions are handed
     out in commit order and a poll that has version N never misses a change <= N.
     """
-    changes = {"version": F("version") + 1}
-    if last_message_at is not None:
-        changes["last_message_at"] = last_message_at
-    Conversation.objects.filter(pk=conversation_id).update(**changes)
+    version = _next_version(conversation_id, last_message_at=last_message_at)
+    if version is None:
+        return None
     if changed_message_ids:
-        Message.objects.filter(pk__in=changed_message_ids).update(
-            changed_version=Subquery(Conversation.objects.filter(pk=conversation_id).values("version")[:1])
-        )
-    live.publish_on_commit(people, live.conversation_event(conversation_id))
+        Message.objects.filter(pk__in=changed_message_ids).update(changed_version=version)
+    live.publish_on_commit(people, live.conversation_event(conversation_id), version)
     live.publish_on_commit(people, "inbox")
+    return version
+
+
+def _next_version(conversation_id: int, *, last_message_at=None) -> int | None:
+    """One UPDATE ... RETURNING (SQLite 3.35+, PostgreSQL): the version it handed out."""
+    connection = connections[router.db_for_write(Conversation)]
+    table = connection.ops.quote_name(Conversation._meta.db_table)
+    assignments, params = ["version = version + 1"], []
+    if last_message_at is not None:
+        field = Conversation._meta.get_field("last_message_at")
+        assignments.append(f"{connection.ops.quote_name(field.column)} = %s")
+        params.append(field.get_db_prep_value(last_message_at, connection))
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET {', '.join(assignments)} WHERE id = %s RETURNING version",
+                       [*params, conversation_id])  # fmt: skip
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def touch_conversation(message: Message, *, new_message: bool) -> None:

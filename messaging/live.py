@@ -146,7 +146,8 @@ def conversation_event(conversation_id: int) -> str:
 # --- One Redis subscription per process ----------------------------------------------------------
 
 _relay_lock = threading.Lock()
-_relay_started: set[int] = set()  # ids of the event loops that have a relay task
+# The relay task of each event loop (held here: asyncio keeps only weak references to tasks).
+_relays: dict[int, asyncio.Task] = {}
 
 
 def ensure_relay() -> None:
@@ -155,10 +156,10 @@ def ensure_relay() -> None:
         return
     loop = asyncio.get_running_loop()
     with _relay_lock:
-        if id(loop) in _relay_started:
+        task = _relays.get(id(loop))
+        if task is not None and not task.done():
             return
-        _relay_started.add(id(loop))
-    loop.create_task(_relay(loop))
+        _relays[id(loop)] = loop.create_task(_relay(loop))
 
 
 async def _relay(loop) -> None:
@@ -185,7 +186,7 @@ async def _relay(loop) -> None:
                     hub.deliver(user_ids, name, data)
         except asyncio.CancelledError:
             with _relay_lock:
-                _relay_started.discard(id(loop))
+                _relays.pop(id(loop), None)
             raise
         except Exception as error:  # noqa: BLE001 - keep relaying once Redis is back
             logger.warning("live: subscription lost (%s); retrying in %.1fs", error, backoff)

@@ -90,15 +90,15 @@ TEMPLATES = [
 # --- Database -----------------------------------------------------------------
 # SQLite in WAL mode by default: readers never block the writer, which matters
 # because every open tab polls.
-# Under ASGI every request runs its sync code in a thread of its own, so connections
-# kept per thread (CONN_MAX_AGE) would pile up ("too many clients"): connections close
-# after each request, and an open event stream holds none. DB_POOL=1 shares them through
-# a pool per process (psycopg_pool) instead; off by default because a pool recovers from
-# a database outage more slowly than a fresh connection does (tools/fault_drill.py).
+# Pages run in a fixed pool of threads (site_config/asgi.py), so each thread keeps its
+# connection (CONN_MAX_AGE); an open event stream holds none. DB_POOL=1 shares them
+# through a pool per process (psycopg_pool) instead; off by default because a pool
+# recovers from a database outage more slowly than a fresh connection does
+# (tools/fault_drill.py).
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
-        conn_max_age=env.int("DB_CONN_MAX_AGE", default=0),
+        conn_max_age=env.int("DB_CONN_MAX_AGE", default=60),
         conn_health_checks=True,
     )
 }

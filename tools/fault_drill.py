@@ -159,32 +159,6 @@ class TcpProxy:
                 pass
 
 
-class RedisServer:
-    def __init__(self, workdir: Path):
-        self.port = toolbox.free_port()
-        self.workdir = workdir
-        self.proc: subprocess.Popen | None = None
-        self.client = redis.Redis(host=HOST, port=self.port, socket_timeout=2)
-
-    def start(self) -> None:
-        self.proc = toolbox.start_process(
-            ["redis-server", "--port", str(self.port), "--bind", HOST, "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir), "--logfile", str(self.workdir / "redis.log")]
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                if self.client.ping():
-                    return
-            except redis.RedisError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        toolbox.stop_process(self.proc, "redis-server")
-        self.proc = None
-
-
 def via_proxy(url: str, port: int) -> str:
     """The same database URL, through a proxy on 127.0.0.1:port."""
     parts = urlsplit(url)
@@ -348,7 +322,7 @@ def browse(person: Person, conversation: str, tag: str) -> list[tuple[str, int, 
     return out
 
 
-def phase_redis(base: str, person: Person, conversation: str, cache: RedisServer, db: Database,
+def phase_redis(base: str, person: Person, conversation: str, cache: toolbox.RedisServer, db: Database,
                 server_log: Path, prefix: str, checks: Checks) -> None:  # fmt: skip
     log_offset = server_log.stat().st_size
     cache.stop()
@@ -484,7 +458,7 @@ def main() -> int:
             db = cleanup.enter_context(toolbox.throwaway_database(base_url, f"faults_{os.getpid()}"))
             # Its own redis-server, thrown away at the end: no keys to clean up.
             prefix = cleanup.enter_context(toolbox.throwaway_cache_prefix("faults"))
-            cache = RedisServer(workdir)
+            cache = toolbox.RedisServer(workdir)
             cache.start()
             cleanup.callback(cache.stop)
             parts = urlsplit(db.url)

@@ -230,6 +230,37 @@ def worker_pids(proc: subprocess.Popen) -> set[int]:
     return workers or {proc.pid}
 
 
+class RedisServer:
+    """A redis-server of our own on a free 127.0.0.1 port, without persistence."""
+
+    def __init__(self, workdir: Path):
+        import redis
+
+        self.port = free_port()
+        self.workdir = workdir
+        self.proc: subprocess.Popen | None = None
+        self.client = redis.Redis(host=HOST, port=self.port, socket_timeout=2)
+        self.url = f"redis://{HOST}:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = start_process(
+            ["redis-server", "--port", str(self.port), "--bind", HOST, "--save", "", "--appendonly", "no",
+             "--dir", str(self.workdir), "--logfile", str(self.workdir / "redis.log")]
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if self.client.ping():
+                    return
+            except Exception:  # noqa: BLE001 - not up yet
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        stop_process(self.proc, "redis-server")
+        self.proc = None
+
+
 def interrupt_on_sigterm() -> None:
     """SIGTERM (a CI timeout, `kill`) then acts as Ctrl+C: every `finally` stops what was started."""
 

@@ -232,3 +232,23 @@ def test_polls_still_answer_through_the_views(alice, bob, bob_client, message):
     poll = reverse("messaging:conversation-poll", args=[message.conversation_id])
     assert bob_client.get(poll, {"v": page.context["version"]}, headers=HX).status_code == 204
     assert bob_client.get(reverse("messaging:unread-badge"), headers=HX).status_code == 200
+
+
+def test_the_asgi_application_serves_pages_and_the_stream(alice, alice_client):
+    """site_config.asgi: pages through Django's WSGI handler in a thread pool, the stream
+    through the ASGI handler; both answer as the app does."""
+    from asgiref.testing import ApplicationCommunicator
+
+    from site_config.asgi import application
+
+    async def call(path):
+        scope = {"type": "http", "method": "GET", "path": path, "query_string": b"", "headers": [(b"host", b"testserver")],
+                 "http_version": "1.1", "scheme": "http", "server": ("testserver", 80), "client": ("127.0.0.1", 1)}
+        communicator = ApplicationCommunicator(application, scope)
+        await communicator.send_input({"type": "http.request", "body": b""})
+        start = await communicator.receive_output(5)
+        await communicator.wait(5)
+        return start["status"]
+
+    assert async_to_sync(call)("/healthz") == 200
+    assert async_to_sync(call)("/events/") == 204  # no session cookie: the polls take over

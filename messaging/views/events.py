@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpResponse, StreamingHttpResponse
@@ -26,11 +27,11 @@ async def event_stream(request):
     """
     if request.method != "GET":
         return HttpResponse(status=405, headers={"Allow": "GET"})
-    user = await request.auser()
     session_key = session_key_of(request)
-    if not user.is_authenticated or not session_key:
+    user_id = await _signed_in_user_id(session_key) if session_key else None
+    if user_id is None:
         return HttpResponse(status=204)
-    key = streams_key(user.pk)
+    key = streams_key(user_id)
     await cache.aadd(key, 0, settings.LIVE_HEARTBEAT_SECONDS * 3)
     try:
         open_streams = await cache.aincr(key)
@@ -41,7 +42,7 @@ async def event_stream(request):
         await _leave(key)
         return HttpResponse(status=204)
     live.ensure_relay()
-    response = StreamingHttpResponse(_events(user.pk, session_key, key), content_type="text/event-stream")
+    response = StreamingHttpResponse(_events(user_id, session_key, key), content_type="text/event-stream")
     response["Cache-Control"] = "no-store"
     response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
     return response
@@ -58,7 +59,7 @@ async def _events(user_id: int, session_key: str, streams: str):
                 event = await asyncio.wait_for(queue.get(), timeout=settings.LIVE_HEARTBEAT_SECONDS)
             except TimeoutError:
                 # The session ended (logout, password change, deletion, expiry): so does the stream.
-                if live_session_user_id(await SessionStore(session_key).aload()) != user_id:
+                if await _signed_in_user_id(session_key) != user_id:
                     yield live.Event("signed-out").encode()
                     return
                 await cache.atouch(streams, settings.LIVE_HEARTBEAT_SECONDS * 3)
@@ -69,6 +70,16 @@ async def _events(user_id: int, session_key: str, streams: str):
     finally:
         live.hub.unsubscribe(user_id, handle)
         await _leave(streams)
+
+
+async def _signed_in_user_id(session_key: str) -> int | None:
+    """Whose live session this is: a cache read, or the database when the cache lost it.
+
+    Read the session directly rather than through request.user: the stream needs only the
+    id. Run on the shared sync thread (site_config.asgi.EventStreamHandler), whose one
+    connection, if a miss opened one, closes at the next request signal (CONN_MAX_AGE=0):
+    an open stream holds none."""
+    return await sync_to_async(lambda: live_session_user_id(SessionStore(session_key).load()))()
 
 
 async def _leave(key: str) -> None:

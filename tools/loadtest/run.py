@@ -14,6 +14,7 @@ LOADTEST_STRICT=1 to exit 1 then), 2 when it could not run.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import os
@@ -29,6 +30,7 @@ from pathlib import Path
 import psutil
 
 from tools import toolbox
+from tools.loadtest.live import run_live
 from tools.toolbox import BIN, HOST, ROOT, log, text_table
 
 SECONDS = int(os.environ.get("LOADTEST_SECONDS", "60"))
@@ -41,6 +43,13 @@ CONVERSATION_SHARE = 0.5
 P99_MS = 250
 MEMORY_GROWTH_MB = 16  # per worker, from the end of the warm-up to the end of the run
 MEMORY_GROWTH_SHARE = 0.10
+
+# The live phase (tools/loadtest/live.py): streams held on two servers sharing one Redis.
+LIVE_STREAMS = int(os.environ.get("LOADTEST_LIVE_STREAMS", "1000"))
+LIVE_SECONDS = int(os.environ.get("LOADTEST_LIVE_SECONDS", "30"))
+LIVE_SENDERS = int(os.environ.get("LOADTEST_LIVE_SENDERS", "20"))
+LIVE_P99_MS = 250
+LIVE_KIB_PER_STREAM = 64
 
 
 # --- Memory ----------------------------------------------------------------------------------
@@ -153,6 +162,51 @@ def targets(summary: dict) -> list[tuple[bool, str, str]]:
     return out
 
 
+def live_targets(live: dict) -> list[tuple[bool, str, str]]:
+    return [
+        (live["streams_open"] == live["streams_wanted"], f"{live['streams_wanted']:,} streams held open",
+         f"{live['streams_open']:,} open, per server {live['streams_per_server']}"),
+        (live["p99_ms"] is not None and live["p99_ms"] <= LIVE_P99_MS,
+         f"delivery across processes: p99 <= {LIVE_P99_MS} ms",
+         f"p50 {live['p50_ms']:.0f} ms, p99 {live['p99_ms']:.0f} ms, max {live['max_ms']:.0f} ms over "
+         f"{live['delivered']:,} deliveries" if live["p99_ms"] is not None else "nothing delivered"),
+        (live["kib_per_stream"] is not None and live["kib_per_stream"] <= LIVE_KIB_PER_STREAM,
+         f"worker memory <= {LIVE_KIB_PER_STREAM} KiB per open stream",
+         f"{live['kib_per_stream']:.1f} KiB" if live["kib_per_stream"] is not None else "no stream"),
+        (live["lost"] == 0 and live["send_errors"] == 0, "no event lost (every send reached its stream)",
+         f"{live['lost']} lost, {live['send_errors']} sends failed, of {live['sends']:,}"),
+        (live["duplicated"] == 0, "no event duplicated", f"{live['duplicated']} duplicated"),
+    ]
+
+
+def run_live_phase(cleanup, env: dict, redis_url: str, workdir: Path, out_dir: Path) -> dict:
+    """Two servers of one worker each (two "hosts"), one Redis, LIVE_STREAMS streams."""
+    if not redis_url:
+        redis_server = toolbox.RedisServer(workdir)
+        redis_server.start()
+        cleanup.callback(redis_server.stop)
+        redis_url = redis_server.url
+    live_env = {**env, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING"}
+    data = workdir / "live.json"
+    log(f"live: seeding {LIVE_STREAMS:,} listeners and {LIVE_SENDERS} senders...")
+    toolbox.run_python("-m", "tools.loadtest.seed_live", str(data), str(LIVE_STREAMS), str(LIVE_SENDERS), env=live_env)
+    seeded = json.loads(data.read_text())
+    servers = []
+    for name in ("a", "b"):
+        port = toolbox.free_port()
+        proc = toolbox.serve(port=port, workers=1, env=live_env, log_path=out_dir / f"loadtest-live-{name}.log")
+        cleanup.callback(toolbox.stop_process, proc, f"uvicorn {name}")
+        servers.append((port, proc))
+    log(f"live: two servers on ports {[p for p, _ in servers]}, Redis {redis_url.rsplit('@', 1)[-1]}")
+    report = asyncio.run(
+        run_live(seeded["people"], seeded["senders"], [p for p, _ in servers], [proc.pid for _, proc in servers],
+                 seconds=LIVE_SECONDS, concurrency=LIVE_SENDERS, log=log)
+    )  # fmt: skip
+    for _, proc in servers:
+        toolbox.stop_process(proc, "uvicorn")
+    return report.summary()
+
+
 def render(summary: dict, checks, header: list[str]) -> str:
     lines = [*header, ""]
     cols = ("Endpoint", "Phase", "Requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "Errors", "5xx", "vs /healthz")
@@ -165,7 +219,14 @@ def render(summary: dict, checks, header: list[str]) -> str:
             )
         )
     lines += text_table(table, "ll" + "r" * (len(cols) - 2))
-    lines += ["", "Gunicorn workers (RSS):"]
+    live = summary.get("live")
+    if live:
+        lines += ["", f"Live phase: {live['streams_open']:,} event streams on two servers sharing Redis; "
+                  f"{live['sends']:,} messages sent through the other server",
+                  f"  delivery p50 {live['p50_ms'] or 0:.0f} ms, p99 {live['p99_ms'] or 0:.0f} ms, "
+                  f"max {live['max_ms'] or 0:.0f} ms; {live['lost']} lost, {live['duplicated']} duplicated; "
+                  f"{live['kib_per_stream'] or 0:.1f} KiB per stream"]
+    lines += ["", "Server workers (RSS):"]
     for w in summary["workers"]:
         after = w["after_warmup"] or w["last"]
         lines.append(
@@ -243,6 +304,10 @@ def main() -> int:
             results = json.loads(results_path.read_text())
             summary = summarise(results, sampler)
             checks = targets(summary)
+            toolbox.stop_process(server, "uvicorn")  # the live phase runs servers of its own
+            if LIVE_STREAMS:
+                summary["live"] = run_live_phase(cleanup, env, redis_url, workdir, out_dir)
+                checks += live_targets(summary["live"])
             cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
                         if line.startswith("model name")), "?")  # fmt: skip
             header = [
