@@ -84,7 +84,7 @@ def reply_to(page: Page, item, text: str) -> None:
 
 def thread_toggle(item):
     """The "N replies" link of a message."""
-    return item.get_by_role("link", name=re.compile(r"^\d+ repl(y|ies)$"))
+    return item.get_by_role("link", name=re.compile(r"^\d+ (direct )?repl(y|ies)$"))
 
 
 def replies(scope):

@@ -43,7 +43,10 @@ INJECTED = """(args) => {
       const v = value.toLowerCase();
       if (name.startsWith("on")) found.push(`${tag}[${name}]`);
       if (name.includes(marker)) found.push(`${tag}[${name}]`);
-      if (v.includes(marker) && !plain.has(name)) found.push(`${tag}[${name}=${value}]`);
+      // A URL someone typed, made a link by the message_text filter, may hold the marker.
+      const typedLink = tag === "a" && name === "href" && el.getAttribute("rel") === "noopener nofollow ugc" &&
+        /^https?:\/\//.test(v);
+      if (v.includes(marker) && !plain.has(name) && !typedLink) found.push(`${tag}[${name}=${value}]`);
       if (/^(href|src|action|formaction|xlink:href|data|srcdoc)$/.test(name) && /^\\s*(javascript|data|vbscript):/.test(v))
         found.push(`${tag}[${name}=${value}]`);
     }

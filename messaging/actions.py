@@ -177,37 +177,63 @@ def delete_message(message: Message, *, by) -> Message:
 def mark_conversation_read(conversation: Conversation, *, user) -> int:
     """Mark every message to `user` in the conversation read, and their notifications.
 
-    Returns how many messages changed. Opening a read conversation writes nothing
-    (this runs on every visit and every poll). The read rows are stamped with a new
-    conversation version (the sender's page then shows "Seen") and the reader's
-    badge is forgotten.
+    Returns how many messages this call flipped (a concurrent reader may flip some first).
+    Opening a read conversation writes nothing (this runs on every visit and every poll).
+    The read rows are stamped with a new conversation version (the sender's page then
+    shows "Seen") and the reader's badge is forgotten.
     """
-    unread = Message.objects.filter(conversation=conversation, receiver=user, read=False).order_by()
+    unread = Message.objects.filter(conversation=conversation, receiver=user, read=False).order_by("pk")
     ids = list(unread.values_list("pk", flat=True)[:10_000])
     if not ids:
         return 0
     with transaction.atomic():
-        # People first, as every write (see edit_message: these rows are saved twice).
-        _lock_users(conversation.user_low_id, conversation.user_high_id)
-        # Count only what this call flipped: a concurrent reader may have won some rows.
-        count = Message.objects.filter(pk__in=ids, read=False).update(read=True)
-        Notification.objects.filter(user=user, read=False, message_id__in=ids).update(read=True)
-        # The sender's page shows "Seen" on these: stamp them so their poll brings it.
-        bump_conversation(
-            conversation.pk, people=(conversation.user_low_id, conversation.user_high_id), changed_message_ids=ids
-        )
-        forget_badges_on_commit(user.pk)
-    return count
+        return _mark_read(user, {conversation.pk: ids}, people=(conversation.user_low_id, conversation.user_high_id))
 
+
+def _mark_read(user, ids_by_conversation: dict[int, list[int]], *, people=None) -> int:
+    """Flip these messages to `user` read, with their notifications; stamp each conversation."""
+    all_ids = [pk for ids in ids_by_conversation.values() for pk in ids]
+    senders = {}
+    if people is None:
+        senders = dict(
+            Message.objects.filter(pk__in=[ids[0] for ids in ids_by_conversation.values()])
+            .values_list("conversation_id", "sender_id")
+        )
+    # People first, as every write (see edit_message: these rows are saved twice).
+    _lock_users(user.pk, *(people or senders.values()))
+    # Count only what this call flipped: a concurrent reader may have won some rows.
+    count = Message.objects.filter(pk__in=all_ids, receiver=user, read=False).update(read=True)
+    Notification.objects.filter(user=user, read=False, message_id__in=all_ids).update(read=True)
+    for conversation_id, ids in ids_by_conversation.items():
+        # The sender's page shows "Seen" on these: stamp them so their page brings it.
+        pair = people or (user.pk, senders.get(conversation_id))
+        bump_conversation(conversation_id, people=pair, changed_message_ids=ids)
+    forget_badges_on_commit(user.pk)
+    return count
 
 
 @transaction.atomic
 def mark_notifications_read(user, *, ids: list[int] | None = None) -> int:
-    """Mark the user's notifications read: the given ones, or all. Returns how many."""
+    """Mark the user's notifications read: the given ones, or all. Returns how many.
+
+    A notification is about a message: that message is read with it (so the badge, which
+    counts unread messages, and the notification list always agree), and its sender's
+    page shows "Seen".
+    """
     notifications = Notification.objects.filter(user=user, read=False)
     if ids is not None:
         notifications = notifications.filter(pk__in=ids)
+    messages = list(
+        Message.objects.filter(notifications__in=notifications, receiver=user, read=False)
+        .order_by("pk")
+        .values_list("conversation_id", "pk")
+    )
     count = notifications.update(read=True)
+    by_conversation: dict[int, list[int]] = {}
+    for conversation_id, pk in messages:
+        by_conversation.setdefault(conversation_id, []).append(pk)
+    if by_conversation:
+        _mark_read(user, by_conversation)
     if count:
         live.publish_on_commit([user.pk], "notifications")
     return count

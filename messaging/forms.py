@@ -38,7 +38,7 @@ class ContentField(forms.CharField):
         kwargs.setdefault("label", "Message")
         kwargs.setdefault(
             "widget",
-            forms.Textarea(attrs={"rows": 2, "maxlength": MAX_CONTENT_LENGTH, "placeholder": "Write a message…", "dir": "auto", "data-draft": ""}),
+            forms.Textarea(attrs={"rows": 2, "maxlength": MAX_CONTENT_LENGTH, "placeholder": "Write a message…", "dir": "auto", "data-draft": "", "data-enter-sends": ""}),
         )
         kwargs.setdefault("error_messages", {"required": "A message can't be empty."})
         super().__init__(strip=True, **kwargs)
@@ -60,7 +60,7 @@ def inline_box():
     """The box of a form swapped in under or in place of a message: app.js focuses it, so
     the keyboard is already there (to type, or to press Escape)."""
     return forms.Textarea(
-        attrs={"rows": 2, "maxlength": MAX_CONTENT_LENGTH, "placeholder": "Write a message…", "dir": "auto", "data-autofocus": "", "data-draft": ""}
+        attrs={"rows": 2, "maxlength": MAX_CONTENT_LENGTH, "placeholder": "Write a message…", "dir": "auto", "data-autofocus": "", "data-draft": "", "data-enter-sends": ""}
     )
 
 

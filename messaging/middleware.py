@@ -1,11 +1,14 @@
+import functools
 import json
 import logging
+import zoneinfo
 from urllib.parse import urlencode, urlsplit
 
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpResponse
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 
 logger = logging.getLogger("messaging")
 
@@ -68,3 +71,26 @@ def signed_out_response(request):
     response["HX-Reswap"] = "none"
     response["HX-Trigger"] = json.dumps({"signed-out": {"login": f"{reverse('login')}?{urlencode({'next': page})}"}})
     return response
+
+
+class ReaderTimeZoneMiddleware:
+    """Times are shown in the reader's time zone: the browser's, sent in the `tz` cookie
+    (static/js/app.js sets it), when it names a real zone; UTC otherwise."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        zone = reader_zone(request.COOKIES.get("tz"))
+        if zone is not None:
+            timezone.activate(zone)
+        else:
+            timezone.deactivate()
+        return self.get_response(request)
+
+
+@functools.lru_cache(maxsize=512)
+def reader_zone(name: str | None):
+    if not name or len(name) > 64 or name not in zoneinfo.available_timezones():
+        return None
+    return zoneinfo.ZoneInfo(name)

@@ -128,8 +128,11 @@ class MessageQuerySet(models.QuerySet):
 
     def for_display(self):
         """What a message row shows: its people, the message it answers, its live reply count."""
+        nested = Message.objects.filter(parent_message__parent_message=OuterRef("pk"), deleted_at=None)
         return self.select_related("sender", "receiver", "parent_message__sender").annotate(
-            reply_count=Count("replies", filter=Q(replies__deleted_at=None))
+            reply_count=Count("replies", filter=Q(replies__deleted_at=None)),
+            # Replies to its replies: then its count is of direct replies, and says so.
+            has_nested_replies=Exists(nested),
         )
 
     def with_people(self):

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.db.models import Q
+from django.utils import timezone
+from django.utils.formats import date_format
 
 from .diffing import Chunk, word_diff
 from .models import Conversation, Message, MessageHistory, Notification
@@ -22,6 +25,8 @@ User = get_user_model()
 UNREAD_PAGE_SIZE = 20
 USER_SEARCH_LIMIT = 8
 HISTORY_PAGE_SIZE = 10
+# Messages of one person this close together read as one group (one name and time).
+GROUP_WITHIN = timedelta(minutes=5)
 # Seconds all the diffs of one history page may take together (each is time-bounded).
 HISTORY_DIFF_BUDGET = 0.02
 
@@ -72,6 +77,7 @@ def conversation_page(user, conversation: Conversation, *, before: int | None = 
     page = list(rows[: PAGE_SIZE + 1])
     has_older = len(page) > PAGE_SIZE
     page = page[:PAGE_SIZE][::-1]
+    mark_days_and_groups(page)
     return ConversationPage(
         conversation=conversation,
         partner=conversation.other(user),
@@ -82,6 +88,34 @@ def conversation_page(user, conversation: Conversation, *, before: int | None = 
         version=conversation.version,
         before=before,
     )
+
+
+def day_label(moment) -> str:
+    """Today, Yesterday, a weekday this week, or the date, in the reader's time zone."""
+    day = timezone.localtime(moment).date()
+    today = timezone.localdate()
+    if day == today:
+        return "Today"
+    if day == today - timedelta(days=1):
+        return "Yesterday"
+    if today - day < timedelta(days=7):
+        return date_format(day, "l")
+    return date_format(day, "j F Y" if day.year != today.year else "l j F")
+
+
+def mark_days_and_groups(rows: list[Message]) -> None:
+    """Set on each row `day_label` (where a new day begins) and `grouped` (it follows a
+    message of the same person within GROUP_WITHIN: shown without its own name and time)."""
+    previous = None
+    for message in rows:
+        label = day_label(message.timestamp)
+        message.day_label = label if previous is None or label != previous.day_label_value else ""
+        message.day_label_value = label
+        message.grouped = bool(
+            previous is not None and not message.day_label and previous.sender_id == message.sender_id
+            and not previous.is_deleted and message.timestamp - previous.timestamp <= GROUP_WITHIN
+        )  # fmt: skip
+        previous = message
 
 
 def conversation_changes(conversation: Conversation, *, since: int, until: int, oldest: int = 0) -> list[Message]:

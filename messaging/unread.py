@@ -8,14 +8,18 @@ there the count lives no longer than one poll interval (UNREAD_BADGE_TTL).
 
 import hashlib
 import uuid
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
+from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Count, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from . import live
-from .models import Message
+from .models import Message, Notification
 from .sessions import cache_key as session_cache_key
 from .sessions import live_session_user_id, session_key_of
 
@@ -43,27 +47,55 @@ def _generation(user_id: int) -> str | None:
     return generation
 
 
-def unread_badge_count(user, *, found: dict | None = None) -> int:
-    """The count on `user`'s badge (a user or a user id): one cache round trip on a hit
-    (none with `found`, the user's keys already read with get_many).
+@dataclass(frozen=True)
+class UnreadCounts:
+    messages: int  # the badge
+    notifications: int  # the Notifications link
 
-    The count is stored with the generation it was counted under, and served only while
-    that is still the user's generation. A write moves the generation on after it commits,
-    so a poll that counted while a write was committing stores a count nobody is served
-    (with a plain delete it was, for UNREAD_BADGE_TTL).
+
+def _count(user_id: int) -> UnreadCounts:
+    """Both counts in one query."""
+    messages = Message.unread.filter(receiver_id=user_id).order_by().values("receiver_id").annotate(n=Count("pk"))
+    notifications = (
+        Notification.objects.filter(user_id=user_id, read=False).order_by().values("user_id").annotate(n=Count("pk"))
+    )
+    row = (
+        get_user_model().objects.filter(pk=user_id)
+        .values_list(
+            Coalesce(Subquery(messages.values("n")[:1]), Value(0)),
+            Coalesce(Subquery(notifications.values("n")[:1]), Value(0)),
+        )
+        .first()
+    )
+    return UnreadCounts(*(row or (0, 0)))
+
+
+def unread_counts(user, *, found: dict | None = None) -> UnreadCounts:
+    """What `user`'s badge and Notifications link show (a user or a user id): one cache
+    round trip on a hit (none with `found`, the user's keys already read with get_many).
+
+    The counts are stored with the generation they were counted under, and served only
+    while that is still the user's generation. A write moves the generation on after it
+    commits, so a poll that counted while a write was committing stores counts nobody is
+    served (with a plain delete it was, for UNREAD_BADGE_TTL).
     """
     user = getattr(user, "pk", user)
     if found is None:
         found = cache.get_many([generation_key(user), badge_key(user)])
     generation = found.get(generation_key(user)) or _generation(user)
     if generation is None:  # the cache is down: count every time
-        return Message.unread.unread_count(user)
+        return _count(user)
     stored = found.get(badge_key(user))
-    if isinstance(stored, tuple) and len(stored) == 2 and stored[0] == generation:
-        return stored[1]
-    count = Message.unread.unread_count(user)
-    cache.set(badge_key(user), (generation, count), settings.UNREAD_BADGE_TTL)
-    return count
+    if isinstance(stored, tuple) and len(stored) == 3 and stored[0] == generation:
+        return UnreadCounts(stored[1], stored[2])
+    counts = _count(user)
+    cache.set(badge_key(user), (generation, counts.messages, counts.notifications), settings.UNREAD_BADGE_TTL)
+    return counts
+
+
+def unread_badge_count(user, *, found: dict | None = None) -> int:
+    """The count on the badge: the user's unread messages."""
+    return unread_counts(user, found=found).messages
 
 
 def forget_badges(*user_ids: int) -> None:
@@ -117,7 +149,7 @@ def _token_user_id(token: str | None, session_key: str) -> int | None:
     return value[0]
 
 
-def badge_count_for_token(request) -> int | None:
+def badge_count_for_token(request) -> UnreadCounts | None:
     """The badge count for a poll with a token bound to its live session; None to fall back."""
     session_key = session_key_of(request)
     user_id = _token_user_id(request.headers.get(BADGE_TOKEN_HEADER), session_key) if session_key else None
@@ -127,4 +159,4 @@ def badge_count_for_token(request) -> int | None:
     found = cache.get_many(keys)
     if live_session_user_id(found.get(keys[0])) != user_id:
         return None  # logged out, password changed, account deleted, expired, or not cached
-    return unread_badge_count(user_id, found=found)
+    return unread_counts(user_id, found=found)

@@ -13,7 +13,7 @@ import asyncio
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-from asgiref.sync import SyncToAsync
+from asgiref.sync import SyncToAsync, ThreadSensitiveContext
 from asgiref.wsgi import WsgiToAsgi, WsgiToAsgiInstance
 from django.core.asgi import get_asgi_application
 from django.core.handlers.asgi import ASGIHandler
@@ -31,12 +31,16 @@ class EventStreamHandler(ASGIHandler):
 
     Django gives each request a thread of its own for its sync parts (middleware, signal
     receivers), kept until the response ends: for a stream open for hours, one idle thread
-    per tab. The stream's few sync steps (the middleware as it opens, the request signals)
-    run on asgiref's one shared thread instead, and the stream itself is pure asyncio.
+    per tab. Every stream's few sync steps (the middleware as it opens, the request
+    signals) share one thread instead, and the stream itself is pure asyncio.
     """
 
     async def __call__(self, scope, receive, send):
-        await self.handle(scope, receive, send)
+        async with ThreadSensitiveContext(executor=_stream_thread):
+            await self.handle(scope, receive, send)
+
+
+_stream_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="events")
 
 
 _pool = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="django")

@@ -152,16 +152,18 @@ def test_badge_poll_racing_a_read_never_keeps_a_stale_count(alice, bob, monkeypa
     """Regression: a badge poll counted, then the read committed and forgot the count, then
     the poll stored what it had counted. The badge then said "1 unread" for minutes
     (UNREAD_BADGE_TTL) after Bob had read everything."""
+    from messaging import unread
+
     message = actions.send_message(alice, to=bob, content="read me")
-    original = Message.unread.unread_count
+    original = unread._count
 
     def count_then_bob_reads(user):
         counted = original(user)  # 1, from before the read
-        monkeypatch.setattr(Message.unread, "unread_count", original)
+        monkeypatch.setattr(unread, "_count", original)
         actions.mark_conversation_read(message.conversation, user=bob)  # commits, forgets the badge
         return counted
 
-    monkeypatch.setattr(Message.unread, "unread_count", count_then_bob_reads)
+    monkeypatch.setattr(unread, "_count", count_then_bob_reads)
     unread_badge_count(bob)  # the poll that lost the race (it may show 1 once)
     assert Message.unread.unread_count(bob) == 0
     assert unread_badge_count(bob) == 0, "the next poll must not serve the stale count"

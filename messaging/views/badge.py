@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -19,17 +18,17 @@ from .responses import private
 def unread_badge(request):
     """Answered from the cache: with the page's badge token, bound to a live session, it
     touches neither the session row nor the user row (no query on a cache hit)."""
-    count = badge_count_for_token(request) if request.method == "GET" and request.htmx else None
-    if count is None:
+    counts = badge_count_for_token(request) if request.method == "GET" and request.htmx else None
+    if counts is None:
         return unread_badge_for_session(request)
-    return private(HttpResponse(rendered_badge(count)))
+    return private(HttpResponse(rendered_badge(counts.messages, counts.notifications)))
 
 
-@functools.lru_cache(maxsize=512)
-def rendered_badge(count: int) -> str:
-    """The badge holds nothing but its count, so each count is rendered once per process."""
-    context = {"unread_count": count, "UNREAD_BADGE_POLL_SECONDS": settings.UNREAD_BADGE_POLL_SECONDS}
-    return render_to_string("base.html#unread-badge", context)
+@functools.lru_cache(maxsize=1024)
+def rendered_badge(count: int, notifications: int) -> str:
+    """The badge holds nothing but its counts, so each pair is rendered once per process."""
+    context = {"unread_count": count, "unread_notifications": notifications}
+    return render_to_string("base.html#badge-poll", context)
 
 
 @login_required
@@ -40,6 +39,6 @@ def unread_badge_for_session(request):
     signed-in request. It hands out a new token in a header, which app.js gives to the next polls."""
     if not request.htmx:
         return redirect("messaging:inbox")
-    response = render(request, "base.html#unread-badge")  # the count comes from context_processors.unread
+    response = render(request, "base.html#badge-poll")  # the counts come from context_processors.unread
     response[BADGE_TOKEN_HEADER] = badge_token(request.user.pk, request.session.session_key)
     return private(response)

@@ -62,12 +62,14 @@ def conversation_detail(request, conversation_id):
     conversation = get_conversation_for(request.user, conversation_id)
     if request.method == "POST":
         return send_in_conversation(request, conversation)
+    page = selectors.conversation_page(request.user, conversation)
+    # Where "New messages" begins: the first one to this reader not read before this visit.
+    first_unread = next((m.pk for m in page.message_rows if m.receiver_id == request.user.pk and not m.read), None)
     if actions.mark_conversation_read(conversation, user=request.user):
         conversation.refresh_from_db(fields=["version"])
-    page = selectors.conversation_page(request.user, conversation)
-    response = render_page(
-        request, "messaging/conversation.html", {**vars(page), "form": MessageForm()}, fragment="message-list"
-    )
+        page.version = conversation.version
+    context = {**vars(page), "form": MessageForm(), "first_unread_id": first_unread}
+    response = render_page(request, "messaging/conversation.html", context, fragment="message-list")
     return trigger_client_event(response, UNREAD_CHANGED) if request.htmx else response
 
 

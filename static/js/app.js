@@ -222,8 +222,7 @@
     var toggles = elt.matches(".thread-toggle") ? [elt] : elt.querySelectorAll(".thread-toggle");
     Array.prototype.forEach.call(toggles, syncToggle);
     restoreDrafts(elt);
-    var autofocus = elt.querySelector && elt.querySelector("[data-autofocus]");
-    if (autofocus) autofocus.focus();
+    prepareBoxes(elt);
   });
 
   body.addEventListener("htmx:oobAfterSwap", function (evt) {
@@ -294,18 +293,150 @@
     if (cancel) { evt.preventDefault(); cancel.click(); }
   });
 
-  // Enter sends, Shift+Enter starts a new line (as in every chat app).
+  // The same keys in every message box: Enter or Ctrl/Cmd+Enter sends, Shift+Enter adds a line
+  // (Escape cancels, above). The hint saying so shows only here, where it is true.
   document.addEventListener("keydown", function (evt) {
-    if (evt.key !== "Enter" || evt.shiftKey || evt.isComposing) return;
+    if (evt.key !== "Enter" || evt.isComposing) return;
     var box = evt.target;
     if (!box.matches || !box.matches("textarea[data-enter-sends]")) return;
+    if (evt.shiftKey && !(evt.ctrlKey || evt.metaKey)) return;
     evt.preventDefault();
     if (box.value.trim() && box.form) box.form.requestSubmit();
   });
 
-  // After sending in a conversation, keep the newest message in view.
-  body.addEventListener("message-sent", function () {
-    var list = document.getElementById("message-items");
-    if (list && list.lastElementChild) list.lastElementChild.scrollIntoView({ block: "nearest" });
+  // Boxes grow with what is in them; an edit box opens sized to its text, the cursor at the end.
+  function fit(box) {
+    box.style.height = "auto";
+    box.style.height = Math.min(box.scrollHeight + 2, window.innerHeight * 0.5) + "px";
+  }
+  document.addEventListener("input", function (evt) {
+    if (evt.target.matches && evt.target.matches("textarea[data-enter-sends]")) fit(evt.target);
+  });
+  function prepareBoxes(root) {
+    Array.prototype.forEach.call(root.querySelectorAll ? root.querySelectorAll("textarea[data-enter-sends]") : [], function (box) {
+      if (box.value) fit(box);
+    });
+    Array.prototype.forEach.call(root.querySelectorAll ? root.querySelectorAll("[data-js-hint]") : [], function (hint) {
+      hint.hidden = false;
+    });
+    var focused = root.querySelector && root.querySelector("textarea[data-autofocus]");
+    if (focused) {
+      focused.focus();
+      focused.setSelectionRange(focused.value.length, focused.value.length);
+    }
+  }
+
+  // --- A conversation: opens at the newest, brings arrivals into view only at the bottom ------
+  var list = document.getElementById("message-items");
+  var jump = document.getElementById("jump-to-newest");
+  function atBottom() {
+    return window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 120;
+  }
+  function toNewest(focusBox) {
+    var form = document.getElementById("send-form");
+    (form || list.lastElementChild || list).scrollIntoView({ block: "end" });
+    if (jump) jump.hidden = true;
+    var box = focusBox && form && form.querySelector("textarea");
+    if (box) box.focus({ preventScroll: true });
+  }
+  if (list) {
+    var opened = !location.hash && document.getElementById("new");
+    if (opened) opened.scrollIntoView({ block: "center" });
+    else if (!location.hash || location.hash === "#send-form") toNewest(window.matchMedia("(pointer: fine)").matches);
+    var wasAtBottom = true;
+    body.addEventListener("htmx:oobBeforeSwap", function (evt) {
+      if (evt.detail.target === list) wasAtBottom = atBottom();
+    });
+    body.addEventListener("htmx:oobAfterSwap", function (evt) {
+      if (evt.detail.target !== list) return;
+      if (wasAtBottom) toNewest(false);
+      else if (jump) jump.hidden = false;
+    });
+    if (jump) jump.addEventListener("click", function () { toNewest(true); });
+    window.addEventListener("scroll", function () { if (jump && atBottom()) jump.hidden = true; }, { passive: true });
+    body.addEventListener("message-sent", function () { toNewest(false); });
+  }
+
+  // A conversation whose other person deleted their account: said in words, draft kept.
+  body.addEventListener("htmx:responseError", function (evt) {
+    if (!list || evt.detail.xhr.status !== 404) return;
+    var notice = document.getElementById("conversation-gone");
+    if (notice) notice.hidden = false;
+    var sync = document.getElementById("conversation-sync");
+    if (sync) sync.removeAttribute("data-live"), sync.remove();
+    var form = document.getElementById("send-form");
+    if (form) Array.prototype.forEach.call(form.querySelectorAll("textarea, button"), function (e) { e.disabled = true; });
+  });
+
+  // --- The reader's time zone and fresh relative times --------------------------------------
+  try {
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (zone && document.cookie.indexOf("tz=" + zone) === -1) {
+      document.cookie = "tz=" + zone + "; path=/; max-age=31536000; samesite=lax";
+    }
+  } catch (e) { /* no Intl: times stay in UTC, which the tooltips say */ }
+  var relative = window.Intl && Intl.RelativeTimeFormat ? new Intl.RelativeTimeFormat("en", { numeric: "auto" }) : null;
+  function refreshTimes() {
+    if (!relative) return;
+    var now = Date.now();
+    Array.prototype.forEach.call(document.querySelectorAll("time[data-relative]"), function (time) {
+      var seconds = Math.round((new Date(time.getAttribute("datetime")).getTime() - now) / 1000);
+      var steps = [[60, "second"], [3600, "minute", 60], [86400, "hour", 3600], [604800, "day", 86400]];
+      if (Math.abs(seconds) < 45) { time.textContent = "just now"; return; }
+      for (var i = 1; i < steps.length; i++) {
+        if (Math.abs(seconds) < steps[i][0]) { time.textContent = relative.format(Math.round(seconds / steps[i][2]), steps[i][1]); return; }
+      }
+    });
+  }
+  window.setInterval(function () { if (!document.hidden) refreshTimes(); }, 30000);
+
+  // --- Focus lands where a keyboard user expects ---------------------------------------------
+  var drawerOpener = null;
+  body.addEventListener("htmx:beforeRequest", function (evt) {
+    if (evt.detail.elt.matches && evt.detail.elt.matches("[data-history-link]")) drawerOpener = evt.detail.elt;
+  });
+  var drawer = document.getElementById("history-drawer");
+  if (drawer) drawer.addEventListener("hidden.bs.offcanvas", function () {
+    if (drawerOpener && document.body.contains(drawerOpener)) drawerOpener.focus();
+  });
+  body.addEventListener("htmx:afterSettle", function (evt) {
+    var target = evt.detail.target, elt = evt.detail.elt;
+    if (!target || !document.body.contains(target)) return;
+    // A form sent back with errors: the first field that needs attention.
+    var invalid = target.querySelector && target.querySelector(".is-invalid");
+    if (invalid && evt.detail.xhr && evt.detail.xhr.status >= 400) { invalid.focus(); return; }
+    // "Load more" / "Load older": the first of what came in.
+    if (elt && elt.hasAttribute && elt.hasAttribute("data-load-more")) {
+      var first = document.querySelector("[data-first-loaded]");
+      if (first) { first.removeAttribute("data-first-loaded"); first.focus(); }
+      return;
+    }
+    // A message saved or put back after an edit: its Edit link; a reply sent or closed: its Reply link.
+    if (target.matches && target.matches("article.message")) {
+      var edit = target.querySelector("[id^=edit-link-]");
+      if (edit && (!document.activeElement || document.activeElement === body)) edit.focus();
+    }
+    if (target.classList && target.classList.contains("reply-slot") && !target.children.length) {
+      var opener = target.parentElement.querySelector('a[href*="/reply/"]');
+      if (opener) opener.focus();
+    }
+    // A notification marked read: its link.
+    if (target.id && target.id.indexOf("notification-") === 0) {
+      var link = target.querySelector("a");
+      if (link) link.focus();
+    }
+  });
+
+  // --- "To" suggestions: arrows move through them, Enter picks one ---------------------------
+  document.addEventListener("keydown", function (evt) {
+    var picks = Array.prototype.slice.call(document.querySelectorAll("[data-pick-username]"));
+    if (!picks.length) return;
+    var field = document.getElementById("id_to");
+    var at = picks.indexOf(document.activeElement);
+    if (evt.target === field && evt.key === "ArrowDown") { evt.preventDefault(); picks[0].focus(); return; }
+    if (at === -1) return;
+    if (evt.key === "ArrowDown") { evt.preventDefault(); picks[Math.min(at + 1, picks.length - 1)].focus(); }
+    if (evt.key === "ArrowUp") { evt.preventDefault(); (at === 0 ? field : picks[at - 1]).focus(); }
+    if (evt.key === "Escape") { evt.preventDefault(); field.focus(); }
   });
 })();
