@@ -59,7 +59,7 @@ def test_main_pages_fit_and_follow_the_colour_mode(open_session, demo_data, widt
     shoot(page, "inbox", width=width, mode=mode)
 
     helpers.open_conversation(page, "bob")
-    page.get_by_role("link", name=re.compile(r"^\d+ replies$")).first.click()
+    page.get_by_role("link", name=re.compile(r"^\d+ (direct )?replies$")).first.click()
     expect(page.get_by_test_id("thread-node").filter(has_text="sandwiches this time")).to_be_visible()
     edited = helpers.message(page, "early train is cancelled")
     expect(edited.get_by_role("link", name="Edited: see earlier versions")).to_be_visible()

@@ -62,8 +62,9 @@ def test_reply_three_levels_deep_shows_the_tree(new_user):
     assert_tree(thread)
     # The replies are in the conversation too, and the counts followed.
     expect(helpers.message_exactly(bob, "The north one")).to_be_visible()
-    expect(helpers.thread_toggle(root_message(bob))).to_have_text("1 reply")
-    expect(helpers.thread_toggle(helpers.message_exactly(bob, "At the station"))).to_have_text("2 replies")
+    # Counts say what they count: replies with replies of their own count as direct ones.
+    expect(helpers.thread_toggle(root_message(bob))).to_have_text("1 direct reply")
+    expect(helpers.thread_toggle(helpers.message_exactly(bob, "At the station"))).to_have_text("2 direct replies")
 
     # Alice's open thread follows by the poll; and what was drawn in place is what the server draws.
     assert_tree(alice_thread)
@@ -103,7 +104,7 @@ def test_a_reply_appears_in_every_open_thread(new_user):
     # Alice's open thread follows by the poll, and stays open.
     expect(alice_thread.get_by_test_id("thread-node")).to_have_text(expected, timeout=10_000)
     expect(alice_thread).to_be_visible()
-    expect(alice_toggle).to_have_text("2 replies")
+    expect(alice_toggle).to_have_text("2 direct replies")
     expect(alice_toggle).to_have_attribute("aria-expanded", "true")
 
     # Bob's thread stays open (and complete) when his poll refreshes the messages it shows.

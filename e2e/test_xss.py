@@ -32,12 +32,13 @@ PAYLOADS = [p for p in XSS_PAYLOADS if MARKER in p.lower()]
 # Sign-up refuses these names; a shell or an import could still store them.
 USERNAME_PAYLOADS = [p for p in PAYLOADS if len(p) <= 150][::6]
 # What the page would do if a payload became markup, found in the live DOM.
-INJECTED = """(args) => {
+INJECTED = r"""(args) => {
   const [marker, appTags, textAttrs] = args;
   const tags = new Set(appTags), plain = new Set(textAttrs), found = [];
   for (const el of document.querySelectorAll("*")) {
     const tag = el.tagName.toLowerCase();
-    if (!tags.has(tag)) found.push(`<${tag}> element`);
+    const ours = tag === "noscript" && el.parentElement && el.parentElement.tagName === "HEAD";  // base.html
+    if (!tags.has(tag) && !ours) found.push(`<${tag}> element`);
     if (tag === "script" && !el.hasAttribute("src")) found.push("inline <script>");
     for (const {name, value} of Array.from(el.attributes)) {
       const v = value.toLowerCase();

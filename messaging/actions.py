@@ -345,6 +345,9 @@ def touch_conversation(message: Message, *, new_message: bool) -> None:
     changed = [message.pk]
     if (new_message or message.deleted_at is not None) and message.parent_message_id:
         changed.append(message.parent_message_id)  # its "N replies" changed
+        grandparent = message.parent_message.parent_message_id
+        if grandparent:
+            changed.append(grandparent)  # whether its replies have replies ("N direct replies")
     bump_conversation(
         message.conversation_id,
         people=(message.sender_id, message.receiver_id),
