@@ -5,6 +5,7 @@ from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import get_user_model
 from django.forms.utils import ErrorDict
 
+from . import selectors
 from .models import MAX_CONTENT_LENGTH, clean_content
 
 User = get_user_model()
@@ -79,7 +80,7 @@ class ComposeForm(Form):
 
     def clean_to(self):
         username = self.cleaned_data["to"].strip()
-        user = User.objects.filter(username__iexact=username, is_active=True).first()
+        user = selectors.recipient_named(username)
         if user is None:
             raise forms.ValidationError(f"There is no user called “{username}”.")
         return user
