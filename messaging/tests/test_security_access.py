@@ -9,7 +9,9 @@ catch-all and object redirects). Those are Django's own views, each
 wrapped in `AdminSite.admin_view` (staff only), generated per registered model;
 `test_admin_is_staff_only` checks the wrapper instead of listing them. Django's
 password-reset views are *not* skipped: they are public by design (a user who
-forgot their password is anonymous) and get rows like everything else.
+forgot their password is anonymous) and get rows like everything else. Everything under
+api/ has a table of its own in test_api_access.py (JSON, tokens, 401 rather than the login
+page), walked from the same resolver by `served_patterns("api/")`.
 """
 
 from __future__ import annotations
@@ -178,11 +180,12 @@ def walk_patterns(patterns=None, prefix="", namespace=""):
             yield name, prefix + str(pattern.pattern), pattern.callback
 
 
-def served_patterns():
-    """Every pattern except the admin's, the first of each name (later ones are shadowed)."""
+def served_patterns(under: str | None = None):
+    """The first pattern of each name (later ones are shadowed): those under `under`, or
+    without it every pattern but the admin's and the API's."""
     seen = {}
     for name, route, callback in walk_patterns():
-        if route.startswith("admin/"):
+        if not route.startswith(under) if under else route.startswith(("admin/", "api/")):
             continue
         seen.setdefault(name, (route, callback))
     return seen
