@@ -1,6 +1,7 @@
 import re
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import get_user_model
 from django.forms.utils import ErrorDict
@@ -123,6 +124,19 @@ class DeleteAccountForm(Form):
         if not self.user.check_password(password):
             raise forms.ValidationError("That password is not right.")
         return password
+
+
+class ApiTokenForm(Form):
+    expires_in = forms.TypedChoiceField(
+        label="Expires after",
+        coerce=int,
+        choices=[(days, f"{days} days") for days in settings.API_TOKEN_LIFETIMES_DAYS],
+        initial=30,
+    )
+
+
+class RevokeApiTokenForm(Form):
+    token = forms.CharField(max_length=32, widget=forms.HiddenInput)
 
 
 class SignupForm(RefusableMixin, auth_forms.UserCreationForm):

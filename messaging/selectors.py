@@ -10,7 +10,9 @@ import time
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q
+from django.db.models import BooleanField, ExpressionWrapper, Q
+from django.db.models.functions import Now
+from knox.models import AuthToken
 
 from .diffing import Chunk, word_diff
 from .models import Conversation, Message, MessageHistory, Notification
@@ -211,3 +213,8 @@ def usernames_starting(text: str, *, limit: int = USER_SEARCH_LIMIT) -> list[str
         .values_list("username", flat=True)[:limit]
     )
 
+
+def api_tokens(user):
+    """The user's API tokens for Settings, newest first, each saying whether it has expired."""
+    expired = ExpressionWrapper(Q(expiry__lte=Now()), output_field=BooleanField())
+    return list(AuthToken.objects.filter(user=user).annotate(expired=expired).order_by("-created"))

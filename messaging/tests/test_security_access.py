@@ -158,6 +158,11 @@ ROUTES: dict[str, Route] = {
         "login", POST, obj="notification", actor="bob", strangers=("carol", "alice"), post=lambda ctx: {}
     ),
     "messaging:settings": Route("login", GET),
+    "messaging:api-tokens": Route("login", GET_POST, post=lambda ctx: {"expires_in": "30"}),
+    "messaging:api-token-revoke": Route(
+        "login", POST, post=lambda ctx: {"token": ctx["token"].token_key},
+        note="the token is named in the form; another person's is a 404 (test_api_tokens.py)",
+    ),
     "messaging:delete-user": Route("login", GET_POST, post=lambda ctx: {"password": PASSWORD}),
     "messaging:goodbye": Route(
         "public", frozenset(ALL_METHODS), actor=None,
@@ -231,7 +236,9 @@ def ctx(alice, bob, carol):
     """Alice wrote to Bob; Bob has a notification; Carol is a stranger to both."""
     message = actions.send_message(alice, to=bob, content="Hello Bob")
     actions.send_message(bob, to=alice, content="Hi Alice")
+    token, _ = actions.create_api_token(alice, days=30)
     return {
+        "token": token,
         "alice": alice,
         "bob": bob,
         "carol": carol,
