@@ -3,7 +3,10 @@
 A 404 (not 403) for what is not yours: nobody learns whether it exists.
 """
 
+import re
+
 from django.http import Http404
+from knox.models import AuthToken
 
 from .models import Conversation, Message, Notification
 
@@ -36,3 +39,14 @@ def get_notification_for(user, notification_id) -> Notification:
     if notification is None:
         raise Http404("No such notification.")
     return notification
+
+
+def get_api_token_for(user, token_key) -> AuthToken:
+    """One of the user's API tokens, by the key it starts with (its digest never leaves the database)."""
+    # Checked before the query: a NUL (from %00 in a URL) is an error in PostgreSQL, not a miss.
+    token = None
+    if re.fullmatch(r"\w{1,32}", token_key, re.ASCII):
+        token = AuthToken.objects.filter(user=user, token_key=token_key).first()
+    if token is None:
+        raise Http404("No such token.")
+    return token

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connections, router, transaction
 from django.utils import timezone
+from knox.models import AuthToken
 
 from . import caching, live
 from .models import Conversation, Message, MessageHistory, Notification, clean_content
@@ -277,6 +279,33 @@ def delete_account(user) -> None:
         forget_badges_on_commit(*receivers)
 
 
+@transaction.atomic
+def create_api_token(user, *, days: int) -> tuple[AuthToken, str]:
+    """A personal access token for the API, valid for `days` days (one of
+    settings.API_TOKEN_LIFETIMES_DAYS: no token lives for ever).
+
+    Returns the row and the token itself, which is stored nowhere: only its SHA-512
+    digest is kept (django-rest-knox), so it can be shown once. Guarantees: at most
+    settings.API_TOKENS_PER_USER live tokens per person; expired ones are pruned here.
+    """
+    if days not in settings.API_TOKEN_LIFETIMES_DAYS:
+        raise ValidationError({"expires_in": "Choose one of the lifetimes offered."})
+    # Locked, so that two creations at once cannot both slip under the limit.
+    if not _lock_users(user.pk):
+        raise ValidationError("Your account was deleted.")
+    tokens = AuthToken.objects.filter(user=user)
+    tokens.filter(expiry__lte=timezone.now()).delete()
+    if tokens.count() >= settings.API_TOKENS_PER_USER:
+        raise ValidationError(f"You have {settings.API_TOKENS_PER_USER} tokens already: revoke one first.")
+    return AuthToken.objects.create(user=user, expiry=timedelta(days=days))
+
+
+def revoke_api_token(token: AuthToken) -> None:
+    """The token stops working at once: the next request with it gets a 401 (every API
+    request reads its token row, and cached API pages are only served after that)."""
+    AuthToken.objects.filter(pk=token.pk).delete()
+
+
 # --- Called by signals ------------------------------------------------------------
 
 
@@ -370,8 +399,10 @@ def forget_conversation(conversation: Conversation) -> None:
 
 def end_sessions_if_password_changed(user) -> None:
     """Before a user is saved: if the password changes, every session of theirs ends, on
-    every device. Django's password change view then starts a new one for the browser
-    that changed it (update_session_auth_hash)."""
+    every device, and so does every API token (a token made by someone who had the old
+    password must not outlive it). Django's password change view then starts a new
+    session for the browser that changed it (update_session_auth_hash)."""
     old = User.objects.filter(pk=user.pk).values_list("password", flat=True).first()
     if old is not None and old != user.password:
         end_sessions(user.pk)
+        AuthToken.objects.filter(user_id=user.pk).delete()

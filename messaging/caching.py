@@ -55,3 +55,28 @@ def cached_per_session(view):
         return response
 
     return wrapper
+
+
+# --- The API's copy (messaging/api/views/conversations.py) ----------------------------------
+
+
+def api_messages_key(user_id: int, conversation, query: str) -> str:
+    return f"api-messages:{conversation.pk}:{conversation.version}:{user_id}:{query}"
+
+
+def cached_api_messages(user, conversation, query: str, build):
+    """The API's page of a conversation's messages, cached like the partial for 60 s.
+
+    Never stale: the key holds the conversation version, which the caller has just read
+    from the database (access.get_conversation_for), and every write raises it. Never
+    another person's: the key holds the user. Never after the session or the token ends:
+    a request reaches this only once DRF has authenticated it (the token row, or the
+    session in the cache that a logout, password change or deletion clears) and access
+    has found the conversation still theirs. `query` is the normalised page parameters.
+    """
+    key = api_messages_key(user.pk, conversation, query)
+    data = cache.get(key)
+    if data is None:
+        data = build()
+        cache.set(key, data, settings.CACHE_MIDDLEWARE_SECONDS)
+    return data

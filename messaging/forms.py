@@ -1,10 +1,12 @@
 import re
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import get_user_model
 from django.forms.utils import ErrorDict
 
+from . import selectors
 from .models import MAX_CONTENT_LENGTH, clean_content
 
 User = get_user_model()
@@ -79,7 +81,7 @@ class ComposeForm(Form):
 
     def clean_to(self):
         username = self.cleaned_data["to"].strip()
-        user = User.objects.filter(username__iexact=username, is_active=True).first()
+        user = selectors.recipient_named(username)
         if user is None:
             raise forms.ValidationError(f"There is no user called “{username}”.")
         return user
@@ -122,6 +124,19 @@ class DeleteAccountForm(Form):
         if not self.user.check_password(password):
             raise forms.ValidationError("That password is not right.")
         return password
+
+
+class ApiTokenForm(Form):
+    expires_in = forms.TypedChoiceField(
+        label="Expires after",
+        coerce=int,
+        choices=[(days, f"{days} days") for days in settings.API_TOKEN_LIFETIMES_DAYS],
+        initial=30,
+    )
+
+
+class RevokeApiTokenForm(Form):
+    token = forms.CharField(max_length=32, widget=forms.HiddenInput)
 
 
 class SignupForm(RefusableMixin, auth_forms.UserCreationForm):

@@ -31,6 +31,10 @@ class DatabaseUnavailableMiddleware:
             isinstance(exception, DatabaseError) and "connection" in str(exception).lower()
         ):
             logger.warning("database unavailable: %s", exception)
+            from .api.errors import is_api, json_error
+
+            if is_api(request):
+                return json_error(503, "unavailable", "We'll be right back: try again soon.", headers={"Retry-After": "5"})
             # Rendered without the request: its context processors (the unread
             # badge, the lazy request.user) would go to the database again, and
             # that second error would turn this into a 500.

@@ -11,13 +11,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q
+from django.db.models import BooleanField, ExpressionWrapper, Q
+from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.formats import date_format
+from knox.models import AuthToken
 
 from .diffing import Chunk, word_diff
 from .models import Conversation, Message, MessageHistory, Notification
-from .pagination import PAGE_SIZE, Page, keyset_page
+from .pagination import PAGE_SIZE, AnchoredPage, Page, anchored_page, keyset_page
 from .threads import Node, build_tree, walk
 
 User = get_user_model()
@@ -55,23 +57,31 @@ class ConversationPage:
 def inbox_page(user, *, unread_cursor: str | None = None, conversations_cursor: str | None = None) -> InboxPage:
     """The user's unread messages and their conversations (with last message and unread count)."""
     unread = keyset_page(Message.unread.for_user(user), field="timestamp", cursor=unread_cursor, size=UNREAD_PAGE_SIZE)
+    return InboxPage(unread=unread, conversations=conversations_page(user, cursor=conversations_cursor))
+
+
+def conversations_page(user, *, cursor: str | None = None, size: int = PAGE_SIZE) -> Page:
+    """The user's conversations, latest first, each with its last message, unread count and partner."""
     conversations = keyset_page(
         Conversation.objects.for_user(user).filter(last_message_at__isnull=False).with_inbox_columns(user),
         field="last_message_at",
-        cursor=conversations_cursor,
-        size=PAGE_SIZE,
+        cursor=cursor,
+        size=size,
     )
     last_ids = [c.last_message_id for c in conversations.items if c.last_message_id]
     last_messages = Message.objects.only("id", "content", "sender_id", "timestamp").in_bulk(last_ids)
     for conversation in conversations.items:
-        conversation.last_message = last_messages.get(conversation.last_message_id)
+        conversation.last_message = last = last_messages.get(conversation.last_message_id)
         conversation.partner = conversation.other(user)
-    return InboxPage(unread=unread, conversations=conversations)
+        if last is not None:
+            # One of the two people, already loaded: reading its name costs no query.
+            last.sender = conversation.user_low if last.sender_id == conversation.user_low_id else conversation.user_high
+    return conversations
 
 
 def conversation_page(user, conversation: Conversation, *, before: int | None = None) -> ConversationPage:
     """The latest page of a conversation (or the page before message `before`), oldest first."""
-    rows = Message.objects.in_conversation(conversation).shown().for_display().order_by("-pk")
+    rows = conversation_rows(conversation).order_by("-pk")
     if before:
         rows = rows.filter(pk__lt=before)
     page = list(rows[: PAGE_SIZE + 1])
@@ -116,6 +126,27 @@ def mark_days_and_groups(rows: list[Message]) -> None:
             and not previous.is_deleted and message.timestamp - previous.timestamp <= GROUP_WITHIN
         )  # fmt: skip
         previous = message
+
+
+def conversation_rows(conversation: Conversation):
+    """What a conversation shows (placeholders for deleted messages that have replies),
+    with what each row shows."""
+    return Message.objects.in_conversation(conversation).shown().for_display()
+
+
+def conversation_messages(
+    conversation: Conversation, *, before: int | None = None, after: int | None = None, size: int = PAGE_SIZE
+) -> AnchoredPage:
+    """A page of the conversation's rows, newest first, anchored on a message id (the API)."""
+    return anchored_page(conversation_rows(conversation), before=before, after=after, size=size)
+
+
+def unread_messages(user, *, before: int | None = None, after: int | None = None, size: int = UNREAD_PAGE_SIZE):
+    """The user's unread messages, newest first, anchored on a message id (the API)."""
+    return anchored_page(
+        Message.unread.for_user(user), before=before, after=after, size=size,
+        field="timestamp", anchors=Message.objects.filter(receiver=user),
+    )  # fmt: skip
 
 
 def conversation_changes(conversation: Conversation, *, since: int, until: int, oldest: int = 0) -> list[Message]:
@@ -192,10 +223,16 @@ def history_page(message: Message, *, before: int | None = None) -> HistoryPage:
     return HistoryPage(versions, shown[-1].pk if more else None, is_first=not before)
 
 
-def notifications_page(user, *, cursor: str | None = None) -> Page:
+def notifications_page(user, *, cursor: str | None = None, size: int = PAGE_SIZE) -> Page:
     return keyset_page(
-        Notification.objects.filter(user=user).select_related("message__sender"), field="created_at", cursor=cursor
-    )
+        Notification.objects.filter(user=user).select_related("message__sender"),
+        field="created_at", cursor=cursor, size=size,
+    )  # fmt: skip
+
+
+def recipient_named(username: str):
+    """The active user a message to `username` goes to (case-insensitive), or None."""
+    return User.objects.filter(username__iexact=username.strip(), is_active=True).first()
 
 
 def usernames_starting(text: str, *, limit: int = USER_SEARCH_LIMIT) -> list[str]:
@@ -209,3 +246,9 @@ def usernames_starting(text: str, *, limit: int = USER_SEARCH_LIMIT) -> list[str
         .order_by("username")
         .values_list("username", flat=True)[:limit]
     )
+
+
+def api_tokens(user):
+    """The user's API tokens for Settings, newest first, each saying whether it has expired."""
+    expired = ExpressionWrapper(Q(expiry__lte=Now()), output_field=BooleanField())
+    return list(AuthToken.objects.filter(user=user).annotate(expired=expired).order_by("-created"))

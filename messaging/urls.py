@@ -27,6 +27,8 @@ urlpatterns = [
     path("notifications/read-all/", notifications.notification_read_all, name="notifications-read-all"),
     path("notifications/<int:notification_id>/read/", notifications.notification_read, name="notification-read"),
     path("settings/", accounts.account_settings, name="settings"),
+    path("settings/tokens/", accounts.api_tokens, name="api-tokens"),
+    path("settings/tokens/revoke/", accounts.api_token_revoke, name="api-token-revoke"),
     path("settings/delete-account/", accounts.delete_user, name="delete-user"),
     path("goodbye/", accounts.goodbye, name="goodbye"),
 ]

@@ -7,6 +7,7 @@ process-local LocMemCache.
 """
 
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import bootstrap_wrapper
@@ -49,6 +50,10 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "csp",
     "django_ratelimit",
+    "rest_framework",
+    "knox",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served from our static files (no CDN)
     "messaging.apps.MessagingConfig",
 ]
 
@@ -215,6 +220,44 @@ RATELIMIT_HASH_ALGORITHM = "hashlib.blake2b"
 if not CACHE_IS_SHARED:
     # LocMemCache is per process: the limits hold for the embedded default's single process.
     SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
+
+# --- JSON API (messaging/api/) ---------------------------------------------------
+# Token first: an anonymous request then gets 401 with its WWW-Authenticate (DRF answers 403
+# when the first class has no challenge). Sessions (with CSRF) are for the browser.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "messaging.api.auth.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["messaging.api.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "messaging.api.errors.exception_handler",
+    "DEFAULT_METADATA_CLASS": None,  # no OPTIONS introspection: a 405 like any other method
+    "DEFAULT_THROTTLE_CLASSES": [],  # limits are the HTML's (messaging.ratelimit)
+}
+# Personal access tokens (django-rest-knox): stored as a SHA-512 digest, shown once.
+REST_KNOX = {
+    "AUTH_HEADER_PREFIX": "Bearer",
+    "TOKEN_PREFIX": "dm_",  # recognisable by secret scanners
+    "TOKEN_TTL": timedelta(days=30),
+}
+API_TOKEN_LIFETIMES_DAYS = (7, 30, 90, 365)  # what Settings offers; there is no token without expiry
+API_TOKENS_PER_USER = 20
+API_PAGE_SIZE = 50
+API_MAX_PAGE_SIZE = 100
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Messages API",
+    "DESCRIPTION": "The same product as the HTML pages, as JSON. See README.md, \"JSON API\".",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
 
 # --- I18N -----------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -11,5 +11,11 @@ urlpatterns = [
     path("accounts/login/", accounts.LoginView.as_view(), name="login"),
     path("accounts/password_change/", accounts.PasswordChangeView.as_view(), name="password_change"),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("api/", include("messaging.api.urls")),
     path("", include("messaging.urls")),
 ]
+
+# JSON under /api/ (messaging/api/errors.py), the HTML pages elsewhere.
+handler400 = "messaging.api.errors.bad_request"
+handler404 = "messaging.api.errors.page_not_found"
+handler500 = "messaging.api.errors.server_error"

@@ -1,5 +1,6 @@
 import pytest
 from django.core.cache import cache
+from django.test import Client
 
 from messaging import actions
 
@@ -84,3 +85,51 @@ def signed_out(response) -> bool:
         return False
     trigger = json.loads(response.get("HX-Trigger") or "{}")
     return "/accounts/login/?next=" in trigger.get("signed-out", {}).get("login", "")
+
+
+# --- The JSON API -------------------------------------------------------------------------
+
+
+class JsonClient(Client):
+    """The test client, sending bodies as JSON (as a script does)."""
+
+    def post(self, path, data=None, content_type="application/json", **extra):
+        return super().post(path, data, content_type, **extra)
+
+    def patch(self, path, data="", content_type="application/json", **extra):
+        return super().patch(path, data, content_type, **extra)
+
+    def delete(self, path, data="", content_type="application/json", **extra):
+        return super().delete(path, data, content_type, **extra)
+
+
+def api_client(token: str | None = None, **defaults) -> JsonClient:
+    """A JSON client for the API with a personal access token (or none)."""
+    if token:
+        defaults["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return JsonClient(**defaults)
+
+
+@pytest.fixture
+def token_for():
+    """token_for(user) -> a fresh personal access token of theirs (made as Settings makes it)."""
+
+    def make(user, days: int = 30) -> str:
+        return actions.create_api_token(user, days=days)[1]
+
+    return make
+
+
+@pytest.fixture
+def alice_api(alice, token_for):
+    return api_client(token_for(alice))
+
+
+@pytest.fixture
+def bob_api(bob, token_for):
+    return api_client(token_for(bob))
+
+
+@pytest.fixture
+def carol_api(carol, token_for):
+    return api_client(token_for(carol))

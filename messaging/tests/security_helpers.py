@@ -19,6 +19,7 @@ from messaging.models import UserSession as Session
 from django.core.cache import cache
 from django.db import connections, models, transaction
 from django.test import Client
+from knox.models import AuthToken
 
 from messaging.models import Conversation, Message, MessageHistory, Notification
 
@@ -71,6 +72,7 @@ def db_state(*, include_read: bool = True) -> dict:
             Conversation.objects.values_list("pk", "user_low_id", "user_high_id", *version)
         ),
         "sessions": Session.objects.count(),
+        "tokens": sorted(AuthToken.objects.values_list("token_key", "user_id", "expiry")),
     }
 
 

@@ -9,7 +9,9 @@ catch-all and object redirects). Those are Django's own views, each
 wrapped in `AdminSite.admin_view` (staff only), generated per registered model;
 `test_admin_is_staff_only` checks the wrapper instead of listing them. Django's
 password-reset views are *not* skipped: they are public by design (a user who
-forgot their password is anonymous) and get rows like everything else.
+forgot their password is anonymous) and get rows like everything else. Everything under
+api/ has a table of its own in test_api_access.py (JSON, tokens, 401 rather than the login
+page), walked from the same resolver by `served_patterns("api/")`.
 """
 
 from __future__ import annotations
@@ -156,6 +158,11 @@ ROUTES: dict[str, Route] = {
         "login", POST, obj="notification", actor="bob", strangers=("carol", "alice"), post=lambda ctx: {}
     ),
     "messaging:settings": Route("login", GET),
+    "messaging:api-tokens": Route("login", GET_POST, post=lambda ctx: {"expires_in": "30"}),
+    "messaging:api-token-revoke": Route(
+        "login", POST, post=lambda ctx: {"token": ctx["token"].token_key},
+        note="the token is named in the form; another person's is a 404 (test_api_tokens.py)",
+    ),
     "messaging:delete-user": Route("login", GET_POST, post=lambda ctx: {"password": PASSWORD}),
     "messaging:goodbye": Route(
         "public", frozenset(ALL_METHODS), actor=None,
@@ -178,11 +185,12 @@ def walk_patterns(patterns=None, prefix="", namespace=""):
             yield name, prefix + str(pattern.pattern), pattern.callback
 
 
-def served_patterns():
-    """Every pattern except the admin's, the first of each name (later ones are shadowed)."""
+def served_patterns(under: str | None = None):
+    """The first pattern of each name (later ones are shadowed): those under `under`, or
+    without it every pattern but the admin's and the API's."""
     seen = {}
     for name, route, callback in walk_patterns():
-        if route.startswith("admin/"):
+        if not route.startswith(under) if under else route.startswith(("admin/", "api/")):
             continue
         seen.setdefault(name, (route, callback))
     return seen
@@ -228,7 +236,9 @@ def ctx(alice, bob, carol):
     """Alice wrote to Bob; Bob has a notification; Carol is a stranger to both."""
     message = actions.send_message(alice, to=bob, content="Hello Bob")
     actions.send_message(bob, to=alice, content="Hi Alice")
+    token, _ = actions.create_api_token(alice, days=30)
     return {
+        "token": token,
         "alice": alice,
         "bob": bob,
         "carol": carol,

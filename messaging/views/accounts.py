@@ -9,13 +9,15 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
-from .. import actions
-from ..forms import DeleteAccountForm, LoginForm, PasswordChangeForm, SignupForm
+from .. import actions, selectors
+from ..access import get_api_token_for
+from ..forms import ApiTokenForm, DeleteAccountForm, RevokeApiTokenForm, LoginForm, PasswordChangeForm, SignupForm
 from ..ratelimit import LIMIT_MESSAGES, rate_limited
-from .responses import answer_form
+from .responses import answer_form, private, render_page
 
 
 @require_GET
@@ -81,8 +83,50 @@ def signup(request):
 @login_required
 @require_GET
 def account_settings(request):
-    """Settings, with the danger zone (its form posts to delete_user)."""
-    return render(request, "messaging/settings.html", {"form": DeleteAccountForm(user=request.user)})
+    """Settings: API tokens (their forms post to api_tokens and api_token_revoke) and the
+    danger zone (its form posts to delete_user)."""
+    context = {"form": DeleteAccountForm(user=request.user), "token_form": ApiTokenForm(), "tokens": selectors.api_tokens(request.user)}
+    return render(request, "messaging/settings.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
+def api_tokens(request):
+    """Personal access tokens for the JSON API. POST makes one and shows it, once."""
+
+    def done(created):
+        _, secret = created
+        # Answered here rather than redirected: only the token's digest is stored, so after a
+        # redirect the token could only be shown by parking it in the session or a cookie.
+        context = {"tokens": selectors.api_tokens(request.user), "form": ApiTokenForm(), "new_token": secret}
+        return private(render_page(request, "messaging/api_tokens.html", context, fragment="api-tokens"))
+
+    return answer_form(
+        request, ApiTokenForm(request.POST or None), template="messaging/api_tokens.html", fragment="api-tokens",
+        write=lambda data: actions.create_api_token(request.user, days=data["expires_in"]),
+        done=done, context=lambda: {"tokens": selectors.api_tokens(request.user)},
+    )
+
+
+@login_required
+@require_POST
+@vary_on_headers("HX-Request")
+def api_token_revoke(request):
+    """Revoke one of your tokens (named in the form by the key it starts with): the next
+    request made with it gets a 401. Someone else's token is a 404, like anything not yours."""
+
+    def done(_):
+        if not request.htmx:
+            return redirect("messaging:api-tokens")
+        context = {"tokens": selectors.api_tokens(request.user), "form": ApiTokenForm()}
+        return render(request, "messaging/api_tokens.html#api-tokens", context)
+
+    return answer_form(
+        request, RevokeApiTokenForm(request.POST), template="messaging/api_tokens.html", fragment="api-tokens",
+        write=lambda data: actions.revoke_api_token(get_api_token_for(request.user, data["token"])),
+        done=done, context=lambda: {"tokens": selectors.api_tokens(request.user), "form": ApiTokenForm()},
+    )
 
 
 @login_required
