@@ -42,6 +42,9 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.e2e)
             # The live server and the test share the database, so no wrapping transaction.
             item.add_marker(pytest.mark.django_db(transaction=True))
+    # The browser tests run last, after every unit test: Playwright's sync API keeps an event
+    # loop running in the main thread, where the unit tests' async_to_sync could not run.
+    items.sort(key=lambda item: "/e2e/" in str(item.fspath))
 
 
 @pytest.fixture(scope="session")

@@ -377,6 +377,9 @@ def touch_conversation(message: Message, *, new_message: bool) -> None:
         grandparent = message.parent_message.parent_message_id
         if grandparent:
             changed.append(grandparent)  # whether its replies have replies ("N direct replies")
+    if message.deleted_at is not None:
+        # Its replies quote it: they now say they answer a deleted message.
+        changed += list(Message.objects.filter(parent_message_id=message.pk).values_list("pk", flat=True))
     bump_conversation(
         message.conversation_id,
         people=(message.sender_id, message.receiver_id),

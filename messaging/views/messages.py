@@ -104,7 +104,8 @@ def message_delete(request, message_id):
         return redirect(reverse("messaging:conversation-detail", args=[message.conversation_id]))
     placeholder = selectors.message_for_display(message.pk)
     if placeholder is None or not placeholder.reply_count:
-        return trigger_client_event(HttpResponse(""), "message-sent")
+        # Gone from the page; an empty mark stays in its place for the page's own catch-up to remove.
+        return trigger_client_event(HttpResponse(f'<div id="message-{message.pk}" hidden></div>'), "message-sent")
     return trigger_client_event(render(request, "messaging/_message.html#message", {"message": placeholder}), "message-sent")
 
 

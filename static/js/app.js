@@ -320,8 +320,10 @@
       hint.hidden = false;
     });
     var focused = root.querySelector && root.querySelector("textarea[data-autofocus]");
-    if (focused) {
-      focused.focus();
+    // A box swapped in (edit, reply) takes the keyboard, cursor at the end; not on the page's first
+    // load (where the conversation decides), nor when it has the keyboard already (typing keeps its selection).
+    if (focused && root !== document.body && document.activeElement !== focused) {
+      focused.focus({ preventScroll: true });
       focused.setSelectionRange(focused.value.length, focused.value.length);
     }
   }
@@ -334,14 +336,15 @@
   }
   function toNewest(focusBox) {
     var form = document.getElementById("send-form");
-    (form || list.lastElementChild || list).scrollIntoView({ block: "end" });
+    // Instant, not Bootstrap's smooth scrolling: the reader is there at once, and "at the bottom" holds.
+    (form || list.lastElementChild || list).scrollIntoView({ block: "end", behavior: "instant" });
     if (jump) jump.hidden = true;
     var box = focusBox && form && form.querySelector("textarea");
     if (box) box.focus({ preventScroll: true });
   }
   if (list) {
-    var opened = !location.hash && document.getElementById("new");
-    if (opened) opened.scrollIntoView({ block: "center" });
+    var opened = (!location.hash || location.hash === "#new") && document.getElementById("new");
+    if (opened) opened.scrollIntoView({ block: "center", behavior: "instant" });
     else if (!location.hash || location.hash === "#send-form") toNewest(window.matchMedia("(pointer: fine)").matches);
     var wasAtBottom = true;
     body.addEventListener("htmx:oobBeforeSwap", function (evt) {
@@ -389,6 +392,7 @@
     });
   }
   window.setInterval(function () { if (!document.hidden) refreshTimes(); }, 30000);
+  htmx.onLoad(function () { refreshTimes(); });  // what a swap brought in reads like the rest
 
   // --- Focus lands where a keyboard user expects ---------------------------------------------
   var drawerOpener = null;
@@ -399,31 +403,49 @@
   if (drawer) drawer.addEventListener("hidden.bs.offcanvas", function () {
     if (drawerOpener && document.body.contains(drawerOpener)) drawerOpener.focus();
   });
-  body.addEventListener("htmx:afterSettle", function (evt) {
-    var target = evt.detail.target, elt = evt.detail.elt;
-    if (!target || !document.body.contains(target)) return;
-    // A form sent back with errors: the first field that needs attention.
-    var invalid = target.querySelector && target.querySelector(".is-invalid");
-    if (invalid && evt.detail.xhr && evt.detail.xhr.status >= 400) { invalid.focus(); return; }
-    // "Load more" / "Load older": the first of what came in.
-    if (elt && elt.hasAttribute && elt.hasAttribute("data-load-more")) {
-      var first = document.querySelector("[data-first-loaded]");
-      if (first) { first.removeAttribute("data-first-loaded"); first.focus(); }
-      return;
-    }
-    // A message saved or put back after an edit: its Edit link; a reply sent or closed: its Reply link.
-    if (target.matches && target.matches("article.message")) {
-      var edit = target.querySelector("[id^=edit-link-]");
-      if (edit && (!document.activeElement || document.activeElement === body)) edit.focus();
-    }
-    if (target.classList && target.classList.contains("reply-slot") && !target.children.length) {
-      var opener = target.parentElement.querySelector('a[href*="/reply/"]');
-      if (opener) opener.focus();
-    }
-    // A notification marked read: its link.
-    if (target.id && target.id.indexOf("notification-") === 0) {
-      var link = target.querySelector("a");
-      if (link) link.focus();
+  // Decided before the swap (what was acted on is still in the page), done once it has settled.
+  function focusLater(find) {
+    window.setTimeout(function () {
+      var elt = find();
+      if (elt && document.body.contains(elt)) elt.focus();
+    }, 80);
+  }
+  body.addEventListener("htmx:beforeSwap", function (evt) {
+    var elt = evt.detail.requestConfig && evt.detail.requestConfig.elt;
+    var target = evt.detail.target;
+    var status = evt.detail.xhr ? evt.detail.xhr.status : 0;
+    if (!elt || !target || elt.hasAttribute("data-live")) return;
+    var targetId = target.id;
+    var byId = function () { return targetId ? document.getElementById(targetId) : null; };
+    if (status === 422 || status === 429) {
+      // A form sent back with errors: the first field that needs attention.
+      focusLater(function () { var form = byId() || target; return form && form.querySelector(".is-invalid, textarea, input:not([type=hidden])"); });
+    } else if (elt.hasAttribute("data-load-more")) {
+      // "Load more" / "Load older": the first of what came in.
+      focusLater(function () {
+        var first = document.querySelector("[data-first-loaded]");
+        if (first) first.removeAttribute("data-first-loaded");
+        return first;
+      });
+    } else if (/^message-\d+$/.test(targetId) && (elt.matches("form") || elt.hasAttribute("data-cancel"))) {
+      // A message saved or put back after an edit: its Edit link.
+      var pk = targetId.slice("message-".length);
+      focusLater(function () { return document.getElementById("edit-link-" + pk); });
+    } else if (/^message-\d+$/.test(targetId) && elt.matches("[hx-post$='/delete/']")) {
+      // A message deleted: the next one, or the box.
+      var next = target.nextElementSibling;
+      focusLater(function () {
+        return (next && document.body.contains(next) && next.matches("article")) ? next : document.querySelector("#send-form textarea");
+      });
+    } else if (target.classList.contains("reply-slot") && elt.matches("form") && status < 300) {
+      // A reply sent: back on the Reply link it was written under.
+      var opener = target.previousElementSibling && target.previousElementSibling.matches('a[href*="/reply/"]')
+        ? target.previousElementSibling : target.parentElement.querySelector("[id^=reply-link-]");
+      var openerId = opener && opener.id;  // a redraw of the message may replace the link itself
+      focusLater(function () { return (openerId && document.getElementById(openerId)) || opener; });
+    } else if (/^notification-\d+$/.test(targetId)) {
+      // A notification marked read: its link.
+      focusLater(function () { var item = byId(); return item && item.querySelector("a"); });
     }
   });
 
