@@ -53,7 +53,7 @@ def test_an_arrival_scrolls_into_view_only_at_the_bottom(new_user):
     fill_conversation(alice, "start", 15)
     bob.set_viewport_size({"width": 1280, "height": 600})
     helpers.open_conversation(bob, alice_name)
-    bob.wait_for_function("document.body.dataset.stream === 'open'")
+    expect(bob.locator("body[data-stream='open']")).to_have_count(1, timeout=10_000)
     # At the bottom: an arrival comes into view by itself, no "Jump to newest".
     helpers.send_in_conversation(alice, "seen at once")
     expect(helpers.message(bob, "seen at once")).to_be_in_viewport()

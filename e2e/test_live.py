@@ -21,7 +21,8 @@ HIDE = """
 
 def wait_for_stream(page):
     """Until the page's event stream is open (the server then has it subscribed)."""
-    page.wait_for_function("document.body.dataset.stream === 'open'", timeout=10_000)
+    # A locator, not wait_for_function: polling a string predicate is an eval, which our CSP refuses.
+    expect(page.locator("body[data-stream='open']")).to_have_count(1, timeout=10_000)
 
 
 def test_a_message_reaches_the_other_person_in_under_a_second(new_user):
