@@ -107,6 +107,10 @@
     if (target.matches("form") || (target.id && target.id.indexOf("message-") === 0 && target.querySelector("form"))) {
       evt.detail.shouldSwap = false;
     }
+    // Nor a message whose Edit or Delete is on its way: the answer replaces the element it was
+    // aimed at, which must still be on the page (it brings the fresh version itself).
+    var inflight = target.id && target.querySelector && target.querySelector(".htmx-request");
+    if (inflight && inflight.getAttribute("hx-target") === "#" + target.id) evt.detail.shouldSwap = false;
   });
   body.addEventListener("htmx:beforeSwap", function (evt) {
     var elt = evt.detail.requestConfig && evt.detail.requestConfig.elt;
