@@ -152,7 +152,14 @@ def unread_messages(user, *, before: int | None = None, after: int | None = None
 def conversation_changes(conversation: Conversation, *, since: int, until: int, oldest: int = 0) -> list[Message]:
     """The rows of the conversation that changed after version `since`, up to `until`,
     from message `oldest` on (a page never shows what is older than its first message)."""
-    rows = Message.objects.in_conversation(conversation).changed_between(since, until)
+    changed = Message.objects.in_conversation(conversation).changed_between(since, until)
+    # A reply changes what its parent and grandparent show (their reply counts): they come
+    # with it, instead of every reply writing their rows again.
+    rows = Message.objects.in_conversation(conversation).filter(
+        Q(pk__in=changed.values("pk"))
+        | Q(pk__in=changed.filter(parent_message__isnull=False).values("parent_message_id"))
+        | Q(pk__in=changed.filter(parent_message__parent_message__isnull=False).values("parent_message__parent_message_id"))
+    )
     if oldest:
         rows = rows.filter(pk__gte=oldest)
     return list(rows.for_display().order_by("pk"))

@@ -53,7 +53,8 @@ def message_reply(request, message_id):
 @require_http_methods(["GET", "POST"])
 @vary_on_headers("HX-Request")
 def message_edit(request, message_id):
-    message = get_message_for(request.user, message_id, to_edit=True)
+    # With what its row shows: after the edit it is drawn from this row, no second read.
+    message = get_message_for(request.user, message_id, to_edit=True, for_display=True)
     form = EditForm(
         request.POST or None,
         initial={"content": message.content, "base": actions.content_token(message.content)},
@@ -73,10 +74,7 @@ def message_edit(request, message_id):
     def done(edited):
         if not request.htmx:
             return redirect(edited.get_absolute_url())
-        shown = selectors.message_for_display(edited.pk)
-        if shown is None:  # deleted right after the edit committed
-            return HttpResponse(status=204)
-        return render(request, "messaging/_message.html#message", {"message": shown})
+        return render(request, "messaging/_message.html#message", {"message": edited})
 
     return answer_form(
         request, form, template="messaging/edit.html", fragment="edit-form",
