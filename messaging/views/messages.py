@@ -15,7 +15,6 @@ from .. import actions, selectors
 from ..access import get_message_for
 from ..forms import EditForm, ReplyForm
 from ..pagination import parse_int
-from ..threads import Node
 from .responses import answer_form, render_page, wants_fragment
 
 CONFLICT = (
@@ -145,14 +144,21 @@ def thread_detail(request, message_id):
     changed after that version.
     """
     root = get_message_for(request.user, message_id)
-    thread = selectors.thread(root)
-    since = parse_int(request.GET.get("since"), -1)
-    if since >= 0 and thread.version <= since:
-        return HttpResponse(status=204)
+    # After a reply (`after`): the next piece ("Show more replies"), as a page of its own
+    # without JavaScript, or swapped in place with htmx.
+    after = parse_int(request.GET.get("after")) or None
+    fragment = wants_fragment(request)
     # Only the thread page gives its replies an id (the no-JS reply lands on its #node-<id>):
     # a reply can be in several threads opened in place on one page.
+    page = selectors.thread_page(root, viewer=request.user, after=after, anchored=not fragment)
+    since = parse_int(request.GET.get("since"), -1)
+    if since >= 0 and page.version <= since:
+        return HttpResponse(status=204)
+    thread_url = reverse("messaging:thread-detail", args=[root.pk])
     context = {
-        "root": root, "root_node": Node(root, 0), "nodes": thread.nodes, "thread_version": thread.version,
-        "anchored": not wants_fragment(request),
+        "root": root, "root_row": page.root_row, "runs": page.runs, "next_after": page.next_after,
+        "after": after, "thread_version": page.version, "thread_url": thread_url,
+        # Replying from a thread page: without JavaScript, the reply goes back there.
+        "thread_query": f"?thread={root.pk}", "hx_thread_query": "" if fragment else f"?thread={root.pk}",
     }
-    return render_page(request, "messaging/thread.html", context, fragment="thread-replies")
+    return render_page(request, "messaging/thread.html", context, fragment="thread-piece" if after else "thread-replies")
