@@ -285,6 +285,9 @@ class _ThreadRows:
             "close": self.closes[closes],
         }
 
+
+@dataclass
+class Version:
     content: str
     at: object
     is_current: bool

@@ -154,11 +154,16 @@ def thread_detail(request, message_id):
     since = parse_int(request.GET.get("since"), -1)
     if since >= 0 and page.version <= since:
         return HttpResponse(status=204)
-    thread_url = reverse("messaging:thread-detail", args=[root.pk])
-    context = {
+    context = thread_context(root, page, after=after, fragment=fragment)
+    return render_page(request, "messaging/thread.html", context, fragment="thread-piece" if after else "thread-replies")
+
+
+def thread_context(root, page, *, after: int | None, fragment: bool) -> dict:
+    """What thread.html draws a piece of a thread from (the bench renders it the same way)."""
+    return {
         "root": root, "root_row": page.root_row, "runs": page.runs, "next_after": page.next_after,
-        "after": after, "thread_version": page.version, "thread_url": thread_url,
+        "after": after, "thread_version": page.version,
+        "thread_url": reverse("messaging:thread-detail", args=[root.pk]),
         # Replying from a thread page: without JavaScript, the reply goes back there.
         "thread_query": f"?thread={root.pk}", "hx_thread_query": "" if fragment else f"?thread={root.pk}",
     }
-    return render_page(request, "messaging/thread.html", context, fragment="thread-piece" if after else "thread-replies")

@@ -13,6 +13,8 @@ INBOX_MAX_QUERIES = 6
 INBOX_MAX_SLOWDOWN = 1.5
 SEND_MAX_QUERIES = 6
 HISTORY_MAX_MS = 50
+# A fragment (selector + template) against the floor of the same rows, per row.
+RENDER_MAX_FLOOR_RATIO = 4.0
 # Timings are noisy on a shared 2-core machine: "no faster than the reply count"
 # allows this much on top of the size ratio.
 GROWTH_SLACK = 1.2
@@ -89,6 +91,16 @@ def evaluate(rows: list[Row]) -> list[Target]:
                        "no query on messaging_* tables (session/user auth only)",
                        f"{row.app_queries} messaging queries, {row.auth_queries} auth queries"
                        + ("" if auth_only else f", {row.queries - row.auth_queries - row.app_queries} other"))
+            )
+
+    for scenario in ("render-thread", "render-conversation"):
+        series = by.get(scenario, [])
+        for fragment, floor in zip(series[::2], series[1::2]):
+            ratio = fragment.median_ms / floor.median_ms if floor.median_ms else float("inf")
+            targets.append(
+                Target(scenario, "time", ratio <= RENDER_MAX_FLOOR_RATIO,
+                       f"at most {RENDER_MAX_FLOOR_RATIO:g}x the floor per row ({fragment.size_label})",
+                       f"{fragment.median_ms:.2f} ms vs floor {floor.median_ms:.2f} ms: x{ratio:.2f}")
             )
 
     for row in by.get("send-message", []):

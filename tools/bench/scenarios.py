@@ -8,7 +8,10 @@ from itertools import count
 from django.test import Client
 from django.urls import reverse
 
-from messaging import actions
+from django.template import engines
+from django.template.loader import render_to_string
+
+from messaging import actions, selectors
 from messaging.models import Conversation, Message, MessageHistory, Notification
 from messaging.pagination import keyset_page
 from messaging.threads import build_tree
@@ -50,7 +53,8 @@ def measure_all(conn, plan: dict, *, seed: int, stream, log) -> tuple[Bench, lis
     def check_partial(expected):
         def check(response):
             ok_status(response)
-            assert response.content.count(b'data-testid="thread-node"') == expected
+            # The first piece of the thread ("Show more replies" brings the next).
+            assert response.content.count(b'data-testid="thread-node"') == min(expected, selectors.THREAD_PAGE_SIZE)
 
         return check
 
@@ -69,6 +73,7 @@ def measure_all(conn, plan: dict, *, seed: int, stream, log) -> tuple[Bench, lis
         )
     bench.measure_series("thread-fetch", "thread: thread_of + build_tree", fetches)
     bench.measure_series("thread-partial", "thread: partial (HTMX GET)", partials)
+    measure_render_floor(bench, threads)
 
     # b. Inbox at growing database sizes.
     t0 = time.perf_counter()
@@ -169,6 +174,64 @@ def measure_all(conn, plan: dict, *, seed: int, stream, log) -> tuple[Bench, lis
     bench.measure("history-worst-edit", "history: 5,000-character rewrite", final_size, final_label, history,
                   check=ok_status)
     return bench, explain, build_seconds
+
+
+# The floor: the same rows (id, content, sender name, time) through the least a Django template
+# loop can be, fetched by one plain query. A fragment's cost (its selector and its template,
+# no HTTP around them) is compared with it, row for row, in the same run.
+FLOOR_TEMPLATE = (
+    '{% for id, content, sender, time in rows %}<p id="m{{ id }}">{{ sender }} {{ time }} {{ content }}</p>{% endfor %}'
+)
+
+
+def floor_of(ids):
+    template = engines["django"].from_string(FLOOR_TEMPLATE)
+
+    def floor():
+        rows = [
+            (str(pk), content, sender, timestamp.isoformat())
+            for pk, content, sender, timestamp in Message.objects.filter(pk__in=ids)
+            .order_by("timestamp", "pk").values_list("id", "content", "sender__username", "timestamp")
+        ]
+        return template.render({"rows": rows})
+
+    return floor
+
+
+def measure_render_floor(bench, threads) -> None:
+    """For each thread size: the thread fragment and the conversation fragment of the same
+    conversation, each against the floor of the rows it shows."""
+    from messaging.views.messages import thread_context
+
+    for size, size_label, root in threads:
+        viewer = root.sender
+
+        def thread_fragment(root=root, viewer=viewer):
+            page = selectors.thread_page(root, viewer=viewer)
+            return page, render_to_string("messaging/thread.html#thread-replies",
+                                          {**thread_context(root, page, after=None, fragment=True), "user": viewer})
+
+        page, html = thread_fragment()
+        shown = [int(n["id"]) for run in page.runs for n in run.nodes]
+        assert html.count('data-testid="thread-node"') == len(shown)
+        conversation = Conversation.objects.get(pk=root.conversation_id)
+
+        def conversation_fragment(conversation=conversation, viewer=viewer):
+            page = selectors.conversation_page(viewer, conversation)
+            return page, render_to_string("messaging/conversation.html#message-page", {**vars(page), "user": viewer})
+
+        conversation_page, html = conversation_fragment()
+        listed = [m.pk for m in conversation_page.message_rows]
+        assert html.count('data-testid="message"') == len(listed)
+        label = f"{size_label}"
+        bench.measure_series("render-thread", "render: thread fragment", [
+            (size, f"{label}, {len(shown)} shown", thread_fragment, None),
+            (size, f"{label}, floor of {len(shown)}", floor_of(shown), None),
+        ])  # fmt: skip
+        bench.measure_series("render-conversation", "render: conversation fragment", [
+            (size, f"{size + 1:,} messages, {len(listed)} shown", conversation_fragment, None),
+            (size, f"{size + 1:,} messages, floor of {len(listed)}", floor_of(listed), None),
+        ])  # fmt: skip
 
 
 def worst_case_edit() -> tuple[str, str]:
