@@ -141,8 +141,14 @@ class MessageQuerySet(models.QuerySet):
     def for_display(self):
         """What a message row shows: its people, the message it answers, its live reply count."""
         nested = Message.objects.filter(parent_message__parent_message=OuterRef("pk"), deleted_at=None)
+        # Counted per row in a subquery, not by joining and grouping: a page's LIMIT then
+        # applies first, instead of after grouping every message of the conversation.
+        replies = (
+            Message.objects.filter(parent_message=OuterRef("pk"), deleted_at=None)
+            .order_by().values("parent_message").annotate(n=Count("pk")).values("n")
+        )
         return self.select_related("sender", "receiver", "parent_message__sender").annotate(
-            reply_count=Count("replies", filter=Q(replies__deleted_at=None)),
+            reply_count=models.functions.Coalesce(Subquery(replies), Value(0)),
             # Replies to its replies: then its count is of direct replies, and says so.
             has_nested_replies=Exists(nested),
         )

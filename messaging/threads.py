@@ -88,19 +88,19 @@ class Outline:
 
 
 def outline(root_id: int, rows) -> Outline:
-    """rows: (id, parent id, depth, sender id, deleted_at, changed_version), ordered by time.
+    """rows: (id, parent id, depth, sender id, deleted (truthy), changed_version), ordered by time.
     A deleted reply stays only while it has replies that are shown (as build_tree)."""
     children: dict[int, list[int]] = {}
     parent, depth, sender, deleted = {}, {}, {}, set()
     version = 0
-    for pk, parent_id, level, sender_id, deleted_at, changed in rows:
+    for pk, parent_id, level, sender_id, gone, changed in rows:
         depth[pk], sender[pk] = level, sender_id
         version = max(version, changed)
         if pk == root_id:
             continue
         parent[pk] = parent_id
         children.setdefault(parent_id, []).append(pk)
-        if deleted_at is not None:
+        if gone:
             deleted.add(pk)
     # Replies come after what they answer: going backwards settles children first.
     for pk in reversed([row[0] for row in rows]):

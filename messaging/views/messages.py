@@ -15,6 +15,7 @@ from .. import actions, selectors
 from ..access import get_message_for
 from ..forms import EditForm, ReplyForm
 from ..pagination import parse_int
+from ..rendering import RowTemplate
 from .responses import answer_form, render_page, wants_fragment
 
 CONFLICT = (
@@ -154,16 +155,22 @@ def thread_detail(request, message_id):
     since = parse_int(request.GET.get("since"), -1)
     if since >= 0 and page.version <= since:
         return HttpResponse(status=204)
-    context = thread_context(root, page, after=after, fragment=fragment)
+    context = thread_context(root, page, after=after)
     return render_page(request, "messaging/thread.html", context, fragment="thread-piece" if after else "thread-replies")
 
 
-def thread_context(root, page, *, after: int | None, fragment: bool) -> dict:
-    """What thread.html draws a piece of a thread from (the bench renders it the same way)."""
+THREAD_ROW_FIELDS = ("id", "anchor", "name", "name_you", "to", "iso", "ago", "body", "reply", "reply_hx", "history", "close")
+
+
+def thread_context(root, page, *, after: int | None) -> dict:
+    """What thread.html draws a piece of a thread from (the bench renders it the same way):
+    each run's replies drawn by the thread-branch partial, once per shape (messaging.rendering)."""
+    branch = RowTemplate("messaging/thread.html#thread-branch", var="n", fields=THREAD_ROW_FIELDS,
+                         conditions=("to", "history"))  # fmt: skip
+    for run in page.runs:
+        run.html = branch.render_all(run.nodes)
     return {
         "root": root, "root_row": page.root_row, "runs": page.runs, "next_after": page.next_after,
         "after": after, "thread_version": page.version,
         "thread_url": reverse("messaging:thread-detail", args=[root.pk]),
-        # Replying from a thread page: without JavaScript, the reply goes back there.
-        "thread_query": f"?thread={root.pk}", "hx_thread_query": "" if fragment else f"?thread={root.pk}",
     }

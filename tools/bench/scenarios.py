@@ -209,7 +209,7 @@ def measure_render_floor(bench, threads) -> None:
         def thread_fragment(root=root, viewer=viewer):
             page = selectors.thread_page(root, viewer=viewer)
             return page, render_to_string("messaging/thread.html#thread-replies",
-                                          {**thread_context(root, page, after=None, fragment=True), "user": viewer})
+                                          {**thread_context(root, page, after=None), "user": viewer})
 
         page, html = thread_fragment()
         shown = [int(n["id"]) for run in page.runs for n in run.nodes]
