@@ -138,8 +138,11 @@ class MessageQuerySet(models.QuerySet):
         live_reply = Message.objects.filter(parent_message=OuterRef("pk"), deleted_at=None)
         return self.filter(Q(deleted_at=None) | Exists(live_reply))
 
-    def for_display(self):
-        """What a message row shows: its people, the message it answers, its live reply count."""
+    def for_display(self, *, people: bool = True):
+        """What a message row shows: its people, the message it answers, its live reply count.
+
+        people=False: the people are not joined (the caller has them: a conversation's rows
+        are between its two people, see selectors.conversation_page)."""
         nested = Message.objects.filter(parent_message__parent_message=OuterRef("pk"), deleted_at=None)
         # Counted per row in a subquery, not by joining and grouping: a page's LIMIT then
         # applies first, instead of after grouping every message of the conversation.
@@ -147,7 +150,8 @@ class MessageQuerySet(models.QuerySet):
             Message.objects.filter(parent_message=OuterRef("pk"), deleted_at=None)
             .order_by().values("parent_message").annotate(n=Count("pk")).values("n")
         )
-        return self.select_related("sender", "receiver", "parent_message__sender").annotate(
+        joined = ("sender", "receiver", "parent_message__sender") if people else ("parent_message",)
+        return self.select_related(*joined).annotate(
             reply_count=models.functions.Coalesce(Subquery(replies), Value(0)),
             # Replies to its replies: then its count is of direct replies, and says so.
             has_nested_replies=Exists(nested),

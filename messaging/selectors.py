@@ -87,12 +87,21 @@ def conversations_page(user, *, cursor: str | None = None, size: int = PAGE_SIZE
 
 def conversation_page(user, conversation: Conversation, *, before: int | None = None) -> ConversationPage:
     """The latest page of a conversation (or the page before message `before`), oldest first."""
-    rows = conversation_rows(conversation).order_by("-pk")
+    rows = Message.objects.in_conversation(conversation).shown().for_display(people=False).order_by("-pk")
     if before:
         rows = rows.filter(pk__lt=before)
     page = list(rows[: PAGE_SIZE + 1])
     has_older = len(page) > PAGE_SIZE
     page = page[:PAGE_SIZE][::-1]
+    # Every row is between the conversation's two people, already loaded with it: no
+    # User object per row (two per message, and one more per reply, when joined).
+    people = {conversation.user_low_id: conversation.user_low, conversation.user_high_id: conversation.user_high}
+    sender, receiver = Message.sender.field, Message.receiver.field
+    for message in page:
+        sender.set_cached_value(message, people[message.sender_id])
+        receiver.set_cached_value(message, people[message.receiver_id])
+        if message.parent_message_id:
+            sender.set_cached_value(message.parent_message, people[message.parent_message.sender_id])
     mark_days_and_groups(page)
     return ConversationPage(
         conversation=conversation,
@@ -123,8 +132,13 @@ def mark_days_and_groups(rows: list[Message]) -> None:
     """Set on each row `day_label` (where a new day begins) and `grouped` (it follows a
     message of the same person within GROUP_WITHIN: shown without its own name and time)."""
     previous = None
+    zone = timezone.get_current_timezone()
+    labels: dict = {}  # one label per day (a page spans a few), not one per message
     for message in rows:
-        label = day_label(message.timestamp)
+        day = message.timestamp.astimezone(zone).date()
+        label = labels.get(day)
+        if label is None:
+            label = labels[day] = day_label(message.timestamp)
         message.day_label = label if previous is None or label != previous.day_label_value else ""
         message.day_label_value = label
         message.grouped = bool(

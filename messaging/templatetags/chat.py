@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import escape, urlize
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.text import Truncator, normalize_newlines
+from django.utils.text import normalize_newlines
 
 from ..rendering import RowTemplate
 
@@ -136,7 +136,9 @@ class MessageViews:
             if parent.deleted_at is not None:
                 quote_deleted = "1"
             else:
-                quote_text = escape(Truncator(parent.content).chars(60))
+                text = parent.content
+                # As truncatechars:60, without its per-call cost (a quote per reply on a page).
+                quote_text = escape(text if len(text) <= 60 else f"{text[:59]}…")
         count = getattr(message, "reply_count", 0) or 0
         replies = ""
         if count:
