@@ -69,7 +69,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "messaging.middleware.CSPMiddleware",  # django-csp's, building a plain response's policy once
     "messaging.middleware.HtmxLoginRedirectMiddleware",
 ]
 
