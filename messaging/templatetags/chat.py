@@ -5,7 +5,7 @@ other person, always through these tags (the signed-in user comes from the conte
 """
 
 from django import template
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import escape, urlize
@@ -85,12 +85,17 @@ class _MessageUrls:
     NAMES = ("reply", "edit", "delete", "history", "thread")
     ROUTES = ("message-reply", "message-edit", "message-delete", "message-history", "thread-detail")
 
+    _parts: dict = {}  # by script prefix: the URLs never change within a process
+
     def __init__(self):
-        marker = str(2**62)
-        self.parts = {
-            name: reverse(f"messaging:{route}", args=[marker]).split(marker)
-            for name, route in zip(self.NAMES, self.ROUTES)
-        }
+        prefix = get_script_prefix()
+        self.parts = self._parts.get(prefix)
+        if self.parts is None:
+            marker = str(2**62)
+            self.parts = self._parts[prefix] = {
+                name: reverse(f"messaging:{route}", args=[marker]).split(marker)
+                for name, route in zip(self.NAMES, self.ROUTES)
+            }
 
     def __call__(self, name: str, pk: str) -> SafeString:
         before, after = self.parts[name]
