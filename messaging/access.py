@@ -23,10 +23,12 @@ def get_conversation_for(user, conversation_id) -> Conversation:
     return conversation
 
 
-def get_message_for(user, message_id, *, to_edit: bool = False) -> Message:
-    """A message the user may see (sent or received); with to_edit, one they sent."""
+def get_message_for(user, message_id, *, to_edit: bool = False, for_display: bool = False) -> Message:
+    """A message the user may see (sent or received); with to_edit, one they sent. With
+    for_display, with what its row shows (Message.objects.for_display()), in the same query."""
     messages = Message.objects.filter(sender=user) if to_edit else Message.objects.visible_to(user)
-    message = messages.with_people().filter(pk=message_id).first()
+    messages = messages.for_display() if for_display else messages.with_people()
+    message = messages.filter(pk=message_id).first()
     if message is None:
         raise Http404("No such message.")
     return message

@@ -62,24 +62,28 @@ def _lock_people(sender_id: int, receiver_id: int) -> None:
 
 
 @transaction.atomic
-def send_message(sender, *, to, content: str, sent_at: datetime | None = None) -> Message:
+def send_message(sender, *, to, content: str, sent_at: datetime | None = None,
+                 conversation: Conversation | None = None) -> Message:
     """Store a new message from `sender` to `to` (who may be `sender`: a note to self).
 
     Guarantees: the content is validated (ValidationError, nothing written), the
-    receiver still exists, and the message, its notification and the
-    conversation's new version commit together.
+    receiver still exists, and the message, its notification, the conversation's new
+    version and its kept unread counts commit together.
 
-    What it sets off, in order: Message.save() finds or creates the conversation;
-    post_save (signals.message_post_save) bumps the conversation's version and
-    `last_message_at` and stamps the row (touch_conversation), then creates the
-    receiver's Notification and forgets their cached badge (notify_receiver).
-    `sent_at` (imports, demo data) dates the message; everything derived follows it.
+    What it does, in order: both people are locked; one UPDATE ... RETURNING on the
+    conversation (found by its pair, or `conversation`, the one the caller already
+    has) raises its version, moves `last_message_at` and counts the message unread
+    for the receiver; the message is inserted already stamped with that version (so
+    Message.save() looks nothing up); post_save (signals.message_post_save) then
+    creates the receiver's Notification and forgets their cached badge
+    (notify_receiver). `sent_at` (imports, demo data) dates the message.
     """
     content = clean_content(content)
     _lock_people(sender.pk, to.pk)
     message = Message(sender=sender, receiver=to, content=content)
     if sent_at is not None:
         message.timestamp = sent_at
+    _stamp_new_message(message, conversation_id=conversation.pk if conversation is not None else None)
     message.save()
     return message
 
@@ -88,9 +92,12 @@ def send_message(sender, *, to, content: str, sent_at: datetime | None = None) -
 def reply_to_message(parent: Message, *, sender, content: str, sent_at: datetime | None = None) -> Message:
     """Answer `parent` within its conversation; the reply goes to the other participant.
 
-    Guarantees: only a participant can reply, the parent still exists, and the
-    reply stays in the parent's conversation. It sets off what send_message does,
-    and the parent's row is stamped too (its reply count changed).
+    Guarantees: only a participant can reply, the parent still exists (checked in the
+    version UPDATE, which runs once both people are locked, so it sees a deletion that
+    committed while we waited), and the reply stays in the parent's conversation. It
+    does what send_message does. The parent's row is not stamped: a reply counts as a
+    change of its parent and grandparent (selectors.conversation_changes), whose reply
+    counts it changes.
     """
     content = clean_content(content)
     # A message's two people never change, so they can be checked (and locked,
@@ -99,8 +106,6 @@ def reply_to_message(parent: Message, *, sender, content: str, sent_at: datetime
         raise PermissionDenied("Only the two people of a conversation can reply in it.")
     receiver_id = parent.receiver_id if parent.sender_id == sender.pk else parent.sender_id
     _lock_people(sender.pk, receiver_id)
-    if not Message.objects.select_for_update(no_key=True).filter(pk=parent.pk, deleted_at=None).exists():
-        raise ValidationError({"content": "The message you are replying to was deleted."})
     message = Message(
         sender=sender,
         receiver_id=receiver_id,
@@ -110,40 +115,81 @@ def reply_to_message(parent: Message, *, sender, content: str, sent_at: datetime
     )
     if sent_at is not None:
         message.timestamp = sent_at
+    if not _stamp_new_message(message, conversation_id=parent.conversation_id, alive_parent=parent.pk):
+        raise ValidationError({"content": "The message you are replying to was deleted."})
     message.save()
     return message
 
 
+def _stamp_new_message(message: Message, *, conversation_id: int | None, alive_parent: int | None = None) -> bool:
+    """Before the INSERT: raise the conversation's version (creating the conversation if
+    need be) and count the message for its receiver; the message carries the version in
+    its INSERT. False when `alive_parent` is no longer there to answer."""
+    note_to_self = message.sender_id == message.receiver_id
+    counts = {} if note_to_self else {"person": message.receiver_id, "unread": 1, "notifications": 1}
+    pair = sorted((message.sender_id, message.receiver_id))
+    found = _next_version(
+        conversation_id, pair=None if conversation_id else pair, last_message_at=message.timestamp,
+        alive_parent=alive_parent, **counts,
+    )
+    if found is None:
+        if alive_parent is not None:
+            return False
+        conversation = Conversation.objects.get_or_create_between(message.sender, message.receiver)
+        found = _next_version(conversation.pk, last_message_at=message.timestamp, **counts)
+    message.conversation_id, message.changed_version = found
+    message._stamped = True  # touch_conversation: nothing left to bump
+    return True
+
+
 @transaction.atomic
 def edit_message(message: Message, *, editor, content: str, base_token: str | None = None) -> Message:
-    """Replace the text of `message`, keeping the old version in its history.
+    """Replace the text of `message` (as the caller loaded it), keeping the old version in its history.
 
-    Guarantees: only the sender edits; the row is locked so concurrent edits are
-    serialised and each leaves one history row; with `base_token` (the
-    fingerprint of the text the editor started from) a change made meanwhile
-    raises EditConflict instead of being overwritten.
+    Guarantees: only the sender edits; concurrent edits are serialised (the people's
+    rows are locked, and the UPDATE only applies to the text the caller read, so each
+    edit leaves one history row with the text it replaced); with `base_token` (the
+    fingerprint of the text the editor started from) a change made meanwhile raises
+    EditConflict instead of being overwritten.
 
-    What it sets off: pre_save (signals.message_pre_save) copies the old text to
-    MessageHistory and sets `edited` (record_edit); post_save bumps the
-    conversation's version and stamps the row, so every open page fetches it.
+    What it writes: the conversation's new version (UPDATE ... RETURNING), the message's
+    new text stamped with it (one UPDATE, compare-and-set on the old text), the history
+    row. An edit made any other way (admin, shell: Message.save()) is recorded by the
+    pre_save signal instead (record_edit). Returns `message` with the new text.
     """
     content = clean_content(content)
-    # People before the message, as every write (see _lock_people). Saving a row
-    # twice in one transaction (the text, then its version stamp) makes PostgreSQL
-    # re-check its foreign keys at commit, on the two people: without their locks
-    # first, an edit and the receiver's account deletion deadlocked.
+    if message.sender_id != editor.pk:
+        raise PermissionDenied("Only the sender can edit a message.")
+    # People before the message, as every write (see _lock_people). The history row's
+    # foreign keys are checked at commit (PostgreSQL): without the sender's lock first,
+    # an edit and the sender's account deletion deadlocked.
     _lock_users(message.sender_id, message.receiver_id)
+    old = message.content
+    if message.deleted_at is None and old == content and base_token in (None, content_token(old)):
+        return message
+    if message.deleted_at is None and base_token in (None, content_token(old)):
+        found = _next_version(message.conversation_id)
+        written = found is not None and Message.objects.filter(
+            pk=message.pk, deleted_at=None, content=old
+        ).update(content=content, edited=True, changed_version=found[1])
+        if written:
+            MessageHistory.objects.create(message_id=message.pk, old_content=old, edited_by_id=editor.pk)
+            message.content, message.edited, message.changed_version = content, True, found[1]
+            _publish_conversation(message.conversation_id, (message.sender_id, message.receiver_id), found[1])
+            return message
+    # The text changed after the caller read it (or the message is gone): as before, from the locked row.
     current = Message.objects.select_for_update().filter(pk=message.pk).first()
     if current is None or current.deleted_at is not None:
         raise ValidationError({"content": "This message was deleted."})
-    if current.sender_id != editor.pk:
-        raise PermissionDenied("Only the sender can edit a message.")
     if base_token is not None and content_token(current.content) != base_token:
         raise EditConflict(current)
     if current.content != content:
         current.content = content
         current._editor_id = editor.pk
         current.save(update_fields=["content", "edited"])
+    for name in ("reply_count", "has_nested_replies"):  # what the caller's row showed
+        if hasattr(message, name):
+            setattr(current, name, getattr(message, name))
     return current
 
 
@@ -166,11 +212,14 @@ def delete_message(message: Message, *, by) -> Message:
     if current.deleted_at is not None:
         return current
     was_unread = not current.read and not current.is_note_to_self
-    current.content, current.edited, current.read, current.deleted_at = "", False, True, timezone.now()
-    current.save(update_fields=["content", "edited", "read", "deleted_at"])
     MessageHistory.objects.filter(message=current).delete()
+    unread_notifications = Notification.objects.filter(message=current, read=False).count()
     if Notification.objects.filter(message=current).delete()[0]:
         live.publish_on_commit([current.receiver_id], "notifications")
+    # What the kept counts lose, applied by touch_conversation in the version UPDATE.
+    current._counts = {"person": current.receiver_id, "unread": -int(was_unread), "notifications": -unread_notifications}
+    current.content, current.edited, current.read, current.deleted_at = "", False, True, timezone.now()
+    current.save(update_fields=["content", "edited", "read", "deleted_at"])
     if was_unread:
         forget_badges_on_commit(current.receiver_id)
     return current
@@ -189,29 +238,33 @@ def mark_conversation_read(conversation: Conversation, *, user) -> int:
     if not ids:
         return 0
     with transaction.atomic():
-        return _mark_read(user, {conversation.pk: ids}, people=(conversation.user_low_id, conversation.user_high_id))
+        return _mark_read(user, {conversation.pk: ids}, people=(conversation.user_low_id, conversation.user_high_id))[0]
 
 
-def _mark_read(user, ids_by_conversation: dict[int, list[int]], *, people=None) -> int:
-    """Flip these messages to `user` read, with their notifications; stamp each conversation."""
-    all_ids = [pk for ids in ids_by_conversation.values() for pk in ids]
+def _mark_read(user, ids_by_conversation: dict[int, list[int]], *, people=None) -> tuple[int, int]:
+    """Flip these messages to `user` read, with their notifications; stamp each conversation
+    and take what flipped off its kept counts. Returns (messages, notifications) flipped."""
     senders = {}
     if people is None:
         senders = dict(
             Message.objects.filter(pk__in=[ids[0] for ids in ids_by_conversation.values()])
             .values_list("conversation_id", "sender_id")
         )
-    # People first, as every write (see edit_message: these rows are saved twice).
+    # People first, as every write: the kept counts are exact because writers of a
+    # conversation take turns on these locks.
     _lock_users(user.pk, *(people or senders.values()))
-    # Count only what this call flipped: a concurrent reader may have won some rows.
-    count = Message.objects.filter(pk__in=all_ids, receiver=user, read=False).update(read=True)
-    Notification.objects.filter(user=user, read=False, message_id__in=all_ids).update(read=True)
+    messages = notifications = 0
     for conversation_id, ids in ids_by_conversation.items():
+        # Count only what this call flipped: a concurrent reader may have won some rows.
+        flipped = Message.objects.filter(pk__in=ids, receiver=user, read=False).update(read=True)
+        notified = Notification.objects.filter(user=user, read=False, message_id__in=ids).update(read=True)
+        messages, notifications = messages + flipped, notifications + notified
         # The sender's page shows "Seen" on these: stamp them so their page brings it.
         pair = people or (user.pk, senders.get(conversation_id))
-        bump_conversation(conversation_id, people=pair, changed_message_ids=ids)
+        bump_conversation(conversation_id, people=pair, changed_message_ids=ids,
+                          counts={"person": user.pk, "unread": -flipped, "notifications": -notified})  # fmt: skip
     forget_badges_on_commit(user.pk)
-    return count
+    return messages, notifications
 
 
 @transaction.atomic
@@ -225,17 +278,12 @@ def mark_notifications_read(user, *, ids: list[int] | None = None) -> int:
     notifications = Notification.objects.filter(user=user, read=False)
     if ids is not None:
         notifications = notifications.filter(pk__in=ids)
-    messages = list(
-        Message.objects.filter(notifications__in=notifications, receiver=user, read=False)
-        .order_by("pk")
-        .values_list("conversation_id", "pk")
-    )
-    count = notifications.update(read=True)
     by_conversation: dict[int, list[int]] = {}
-    for conversation_id, pk in messages:
+    for conversation_id, pk in notifications.order_by("message_id").values_list("message__conversation_id", "message_id"):
         by_conversation.setdefault(conversation_id, []).append(pk)
-    if by_conversation:
-        _mark_read(user, by_conversation)
+    if not by_conversation:
+        return 0
+    _, count = _mark_read(user, by_conversation)
     if count:
         live.publish_on_commit([user.pk], "notifications")
     return count
@@ -249,11 +297,22 @@ def set_messages_read(messages, *, read: bool) -> int:
     for conversation_id in {c for _, _, c, _ in messages}:
         mine = [(pk, r, s) for pk, r, c, s in messages if c == conversation_id]
         bump_conversation(
-            conversation_id, people={mine[0][1], mine[0][2]}, changed_message_ids=[pk for pk, _, _ in mine]
+            conversation_id, people={mine[0][1], mine[0][2]}, changed_message_ids=[pk for pk, _, _ in mine],
+            recount=True,
         )
     receivers = {r for _, r, _, _ in messages}
     forget_badges_on_commit(*receivers)
     return count
+
+
+@transaction.atomic
+def recount_unread(conversation_ids, *, people=()) -> None:
+    """Count the kept unread counts of these conversations again from their rows (the admin's
+    bulk changes to notifications, which bypass the actions), and forget the people's badges."""
+    for conversation_id in set(conversation_ids):
+        _next_version(conversation_id, recount=True)
+    if people:
+        forget_badges_on_commit(*people)
 
 
 @transaction.atomic
@@ -335,42 +394,89 @@ def notify_receiver(message: Message) -> None:
     live.publish_on_commit([message.receiver_id], "notifications")
 
 
-def bump_conversation(conversation_id: int, *, people, changed_message_ids=(), last_message_at=None) -> int | None:
+def bump_conversation(conversation_id: int, *, people, changed_message_ids=(), last_message_at=None,
+                      counts: dict | None = None, recount: bool = False) -> int | None:
     """Raise the conversation's version and stamp the changed messages with it; after
     commit, tell the two `people`'s open pages (live events: the conversation at its new
     version, the inbox). Returns the new version (None if the conversation is gone).
+    `counts` changes the kept counts ({"person", "unread", "notifications"}: deltas);
+    `recount` counts them again from the rows.
 
     The UPDATE locks the conversation row until commit, so versions are handed
     out in commit order and a poll that has version N never misses a change <= N.
     """
-    version = _next_version(conversation_id, last_message_at=last_message_at)
-    if version is None:
+    found = _next_version(conversation_id, last_message_at=last_message_at, recount=recount, **(counts or {}))
+    if found is None:
         return None
+    version = found[1]
     if changed_message_ids:
         Message.objects.filter(pk__in=changed_message_ids).update(changed_version=version)
-    live.publish_on_commit(people, live.conversation_event(conversation_id), version)
-    live.publish_on_commit(people, "inbox")
+    _publish_conversation(conversation_id, people, version)
     return version
 
 
-def _next_version(conversation_id: int, *, last_message_at=None) -> int | None:
-    """One UPDATE ... RETURNING (SQLite 3.35+, PostgreSQL): the version it handed out."""
+def _publish_conversation(conversation_id: int, people, version: int) -> None:
+    live.publish_on_commit(people, live.conversation_event(conversation_id), version)
+    live.publish_on_commit(people, "inbox")
+
+
+def _next_version(conversation_id: int | None, *, pair=None, last_message_at=None, person: int | None = None,
+                  unread: int = 0, notifications: int = 0, recount: bool = False,
+                  alive_parent: int | None = None) -> tuple[int, int] | None:
+    """One UPDATE ... RETURNING (SQLite 3.35+, PostgreSQL) on the conversation (by id, or by
+    its ordered `pair`): the version goes up, and with it `last_message_at` and the kept
+    counts of `person` change. Returns (conversation id, the version it handed out), or None
+    when no row matched (no conversation; or `alive_parent` is deleted)."""
     connection = connections[router.db_for_write(Conversation)]
-    table = connection.ops.quote_name(Conversation._meta.db_table)
+    qn = connection.ops.quote_name
+    table, messages, notes = (qn(m._meta.db_table) for m in (Conversation, Message, Notification))
     assignments, params = ["version = version + 1"], []
     if last_message_at is not None:
         field = Conversation._meta.get_field("last_message_at")
-        assignments.append(f"{connection.ops.quote_name(field.column)} = %s")
+        assignments.append(f"{qn(field.column)} = %s")
         params.append(field.get_db_prep_value(last_message_at, connection))
+    if recount:
+        for side in ("low", "high"):
+            assignments.append(
+                f"unread_{side} = (SELECT COUNT(*) FROM {messages} m WHERE m.conversation_id = {table}.id"
+                f" AND m.receiver_id = {table}.user_{side}_id AND m.{qn('read')} = %s)"
+            )
+            assignments.append(
+                f"notif_{side} = (SELECT COUNT(*) FROM {notes} n INNER JOIN {messages} m ON m.id = n.message_id"
+                f" WHERE m.conversation_id = {table}.id AND n.user_id = {table}.user_{side}_id AND n.{qn('read')} = %s)"
+            )
+            params += [False, False]
+    elif person is not None and (unread or notifications):
+        # A note to self never counts; the pair's own counts live in the low columns.
+        for column, delta in (("unread", unread), ("notif", notifications)):
+            if delta:
+                assignments.append(f"{column}_low = {column}_low + CASE WHEN user_low_id = %s THEN %s ELSE 0 END")
+                assignments.append(f"{column}_high = {column}_high + CASE WHEN user_high_id = %s AND "
+                                   f"user_low_id <> user_high_id THEN %s ELSE 0 END")  # fmt: skip
+                params += [person, delta, person, delta]
+    if conversation_id is not None:
+        where, where_params = "id = %s", [conversation_id]
+    else:
+        where, where_params = "user_low_id = %s AND user_high_id = %s", list(pair)
+    if alive_parent is not None:
+        where += f" AND EXISTS (SELECT 1 FROM {messages} p WHERE p.id = %s AND p.deleted_at IS NULL)"
+        where_params.append(alive_parent)
     with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {table} SET {', '.join(assignments)} WHERE id = %s RETURNING version",
-                       [*params, conversation_id])  # fmt: skip
+        cursor.execute(f"UPDATE {table} SET {', '.join(assignments)} WHERE {where} RETURNING id, version",
+                       [*params, *where_params])  # fmt: skip
         row = cursor.fetchone()
-    return row[0] if row else None
+    return (row[0], row[1]) if row else None
 
 
 def touch_conversation(message: Message, *, new_message: bool) -> None:
-    """After a message is written or deleted: its conversation's cached fragments are stale."""
+    """After a message is written or deleted: its conversation's cached fragments are stale.
+
+    A message the actions wrote is already stamped (send_message, reply_to_message): only
+    its live events are left. One written any other way (admin, shell) gets its version
+    and counts here."""
+    if new_message and getattr(message, "_stamped", False):
+        _publish_conversation(message.conversation_id, (message.sender_id, message.receiver_id), message.changed_version)
+        return
     changed = [message.pk]
     if (new_message or message.deleted_at is not None) and message.parent_message_id:
         changed.append(message.parent_message_id)  # its "N replies" changed
@@ -380,12 +486,19 @@ def touch_conversation(message: Message, *, new_message: bool) -> None:
     if message.deleted_at is not None:
         # Its replies quote it: they now say they answer a deleted message.
         changed += list(Message.objects.filter(parent_message_id=message.pk).values_list("pk", flat=True))
+    counts, recount = getattr(message, "_counts", None), False
+    if new_message and counts is None and not message.is_note_to_self:
+        counts = {"person": message.receiver_id, "unread": int(not message.read), "notifications": 1}
+    elif not new_message and counts is None:
+        recount = True  # saved or deleted some other way (admin, shell): count again from the rows
     bump_conversation(
         message.conversation_id,
         people=(message.sender_id, message.receiver_id),
         changed_message_ids=changed if message.pk else (),
         last_message_at=message.timestamp if new_message else None,
+        counts=counts, recount=recount,
     )
+    message._counts = None
 
 
 def forget_user(user) -> None:

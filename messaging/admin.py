@@ -16,12 +16,19 @@ def mark_messages_unread(modeladmin, request, queryset):
 
 @admin.action(description="Mark selected notifications read")
 def mark_notifications_read(modeladmin, request, queryset):
-    queryset.update(read=True)
+    _set_notifications_read(queryset, read=True)
 
 
 @admin.action(description="Mark selected notifications unread")
 def mark_notifications_unread(modeladmin, request, queryset):
-    queryset.update(read=False)
+    _set_notifications_read(queryset, read=False)
+
+
+def _set_notifications_read(queryset, *, read: bool):
+    rows = list(queryset.values_list("message__conversation_id", "user_id"))
+    queryset.update(read=read)
+    # The kept counts (Conversation.notif_*) follow: counted again from the rows.
+    actions.recount_unread({c for c, _ in rows}, people={u for _, u in rows})
 
 
 class MessageHistoryInline(admin.TabularInline):

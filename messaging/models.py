@@ -5,7 +5,7 @@ from django.contrib.sessions.base_session import AbstractBaseSession
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator, MinLengthValidator
 from django.db import models
-from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Value
+from django.db.models import Case, Count, Exists, F, OuterRef, Q, Subquery, Sum, Value, When
 from django.urls import reverse
 from django.utils import timezone
 from django_cte import CTE, with_cte
@@ -37,19 +37,21 @@ class ConversationQuerySet(models.QuerySet):
         return self.filter(user_low_id=low, user_high_id=high)
 
     def with_inbox_columns(self, user):
-        """Annotate the last message's id and the user's unread count, one subquery each."""
+        """Annotate the last message's id (one subquery) and the user's unread count (a kept count)."""
         last = Message.objects.filter(conversation=OuterRef("pk"), deleted_at=None).order_by("-pk").values("pk")[:1]
-        unread = (
-            Message.objects.filter(conversation=OuterRef("pk"), receiver=user, read=False)
-            .order_by()
-            .values("conversation")
-            .annotate(n=Count("pk"))
-            .values("n")
-        )
         return self.select_related("user_low", "user_high").annotate(
             last_message_id=Subquery(last),
-            unread_count=models.functions.Coalesce(Subquery(unread), Value(0)),
+            unread_count=Case(When(user_low=user, then=F("unread_low")), default=F("unread_high")),
         )
+
+    def unread_totals(self, user_id: int) -> tuple[int, int]:
+        """The user's unread messages and unread notifications, summed from the kept counts
+        of their conversations (one query; it reads one row per conversation, never per message)."""
+        row = self.filter(Q(user_low_id=user_id) | Q(user_high_id=user_id)).aggregate(
+            messages=Sum(Case(When(user_low_id=user_id, then=F("unread_low")), default=F("unread_high"))),
+            notifications=Sum(Case(When(user_low_id=user_id, then=F("notif_low")), default=F("notif_high"))),
+        )
+        return row["messages"] or 0, row["notifications"] or 0
 
 
 class ConversationManager(models.Manager.from_queryset(ConversationQuerySet)):
@@ -72,6 +74,16 @@ class Conversation(models.Model):
     user_high = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     last_message_at = models.DateTimeField(null=True, blank=True)
     version = models.PositiveBigIntegerField(default=0)
+    # Kept counts, per person: unread messages to user_low / user_high, and their unread
+    # notifications. Counting them costs what the unread count is; reading them costs one
+    # row per conversation. Only the actions change them, in the UPDATE that raises
+    # `version`, while both people's rows are locked (see actions._lock_people), so
+    # writers of one conversation take turns and the counts stay exact. They go with
+    # the conversation (CASCADE) when either person deletes their account.
+    unread_low = models.PositiveIntegerField(default=0, editable=False)
+    unread_high = models.PositiveIntegerField(default=0, editable=False)
+    notif_low = models.PositiveIntegerField(default=0, editable=False)
+    notif_high = models.PositiveIntegerField(default=0, editable=False)
 
     objects = ConversationManager()
 
@@ -126,11 +138,21 @@ class MessageQuerySet(models.QuerySet):
         live_reply = Message.objects.filter(parent_message=OuterRef("pk"), deleted_at=None)
         return self.filter(Q(deleted_at=None) | Exists(live_reply))
 
-    def for_display(self):
-        """What a message row shows: its people, the message it answers, its live reply count."""
+    def for_display(self, *, people: bool = True):
+        """What a message row shows: its people, the message it answers, its live reply count.
+
+        people=False: the people are not joined (the caller has them: a conversation's rows
+        are between its two people, see selectors.conversation_page)."""
         nested = Message.objects.filter(parent_message__parent_message=OuterRef("pk"), deleted_at=None)
-        return self.select_related("sender", "receiver", "parent_message__sender").annotate(
-            reply_count=Count("replies", filter=Q(replies__deleted_at=None)),
+        # Counted per row in a subquery, not by joining and grouping: a page's LIMIT then
+        # applies first, instead of after grouping every message of the conversation.
+        replies = (
+            Message.objects.filter(parent_message=OuterRef("pk"), deleted_at=None)
+            .order_by().values("parent_message").annotate(n=Count("pk")).values("n")
+        )
+        joined = ("sender", "receiver", "parent_message__sender") if people else ("parent_message",)
+        return self.select_related(*joined).annotate(
+            reply_count=models.functions.Coalesce(Subquery(replies), Value(0)),
             # Replies to its replies: then its count is of direct replies, and says so.
             has_nested_replies=Exists(nested),
         )
@@ -198,7 +220,8 @@ class UnreadMessagesManager(models.Manager):
         )
 
     def unread_count(self, user) -> int:
-        return self.get_queryset().filter(receiver=user).count()
+        """The kept count (Conversation.unread_low/high): the same number as counting the rows."""
+        return Conversation.objects.unread_totals(getattr(user, "pk", user))[0]
 
 
 class Message(models.Model):
@@ -237,9 +260,10 @@ class Message(models.Model):
             models.Index(fields=["conversation", "-id"], name="msg_conversation_recent_idx"),
             # Replies of a message in order (the recursive thread query joins on it).
             models.Index(fields=["parent_message", "timestamp"], name="msg_replies_idx"),
-            # The unread inbox and badge: partial where the database supports it.
+            # The unread inbox page: partial where the database supports it, in the page's exact
+            # order (the pk breaks ties), so no planner, with or without statistics, needs a sort.
             models.Index(
-                fields=["receiver", "-timestamp"], condition=Q(read=False), name="msg_unread_receiver_idx"
+                fields=["receiver", "-timestamp", "-id"], condition=Q(read=False), name="msg_unread_page_idx"
             ),
             # What changed in a conversation since a version (the live poll).
             models.Index(fields=["conversation", "changed_version"], name="msg_conversation_changes_idx"),

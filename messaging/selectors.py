@@ -11,16 +11,22 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
-from django.db.models import BooleanField, ExpressionWrapper, Q
+from django.db import connections
+from django.db.models import BooleanField, Case, ExpressionWrapper, Q, Value, When
 from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.html import escape
+from django.utils.safestring import SafeString
+from django.utils.timesince import timesince
+from django.urls import reverse
 from knox.models import AuthToken
 
 from .diffing import Chunk, word_diff
 from .models import Conversation, Message, MessageHistory, Notification
+from .templatetags.chat import message_text
 from .pagination import PAGE_SIZE, AnchoredPage, Page, anchored_page, keyset_page
-from .threads import Node, build_tree, walk
+from .threads import Node, Outline, Run, build_tree, outline, runs_of, walk
 
 User = get_user_model()
 
@@ -81,12 +87,21 @@ def conversations_page(user, *, cursor: str | None = None, size: int = PAGE_SIZE
 
 def conversation_page(user, conversation: Conversation, *, before: int | None = None) -> ConversationPage:
     """The latest page of a conversation (or the page before message `before`), oldest first."""
-    rows = conversation_rows(conversation).order_by("-pk")
+    rows = Message.objects.in_conversation(conversation).shown().for_display(people=False).order_by("-pk")
     if before:
         rows = rows.filter(pk__lt=before)
     page = list(rows[: PAGE_SIZE + 1])
     has_older = len(page) > PAGE_SIZE
     page = page[:PAGE_SIZE][::-1]
+    # Every row is between the conversation's two people, already loaded with it: no
+    # User object per row (two per message, and one more per reply, when joined).
+    people = {conversation.user_low_id: conversation.user_low, conversation.user_high_id: conversation.user_high}
+    sender, receiver = Message.sender.field, Message.receiver.field
+    for message in page:
+        sender.set_cached_value(message, people[message.sender_id])
+        receiver.set_cached_value(message, people[message.receiver_id])
+        if message.parent_message_id:
+            sender.set_cached_value(message.parent_message, people[message.parent_message.sender_id])
     mark_days_and_groups(page)
     return ConversationPage(
         conversation=conversation,
@@ -117,8 +132,13 @@ def mark_days_and_groups(rows: list[Message]) -> None:
     """Set on each row `day_label` (where a new day begins) and `grouped` (it follows a
     message of the same person within GROUP_WITHIN: shown without its own name and time)."""
     previous = None
+    zone = timezone.get_current_timezone()
+    labels: dict = {}  # one label per day (a page spans a few), not one per message
     for message in rows:
-        label = day_label(message.timestamp)
+        day = message.timestamp.astimezone(zone).date()
+        label = labels.get(day)
+        if label is None:
+            label = labels[day] = day_label(message.timestamp)
         message.day_label = label if previous is None or label != previous.day_label_value else ""
         message.day_label_value = label
         message.grouped = bool(
@@ -152,7 +172,14 @@ def unread_messages(user, *, before: int | None = None, after: int | None = None
 def conversation_changes(conversation: Conversation, *, since: int, until: int, oldest: int = 0) -> list[Message]:
     """The rows of the conversation that changed after version `since`, up to `until`,
     from message `oldest` on (a page never shows what is older than its first message)."""
-    rows = Message.objects.in_conversation(conversation).changed_between(since, until)
+    changed = Message.objects.in_conversation(conversation).changed_between(since, until)
+    # A reply changes what its parent and grandparent show (their reply counts): they come
+    # with it, instead of every reply writing their rows again.
+    rows = Message.objects.in_conversation(conversation).filter(
+        Q(pk__in=changed.values("pk"))
+        | Q(pk__in=changed.filter(parent_message__isnull=False).values("parent_message_id"))
+        | Q(pk__in=changed.filter(parent_message__parent_message__isnull=False).values("parent_message__parent_message_id"))
+    )
     if oldest:
         rows = rows.filter(pk__gte=oldest)
     return list(rows.for_display().order_by("pk"))
@@ -175,6 +202,125 @@ def thread(root: Message) -> Thread:
     rows = list(Message.objects.thread_of(root))
     version = max((row.changed_version for row in rows), default=root.changed_version)
     return Thread(nodes=list(walk(build_tree(root, rows))), version=version)
+
+
+THREAD_PAGE_SIZE = 200
+
+
+@dataclass
+class ThreadPage:
+    """One piece of a thread page: its runs of replies (threads.Run, each node a row of
+    ready strings), the reply to continue after ("Show more replies"), the thread's version."""
+
+    root_row: dict
+    runs: list[Run]
+    next_after: int | None
+    version: int
+    total: int
+
+
+class _Urls:
+    """A URL per message, built by string from one reverse() (reversing per row was a sixth
+    of the thread's render)."""
+
+    def __init__(self, name: str):
+        marker = 2**62
+        self.before, self.after = reverse(name, args=[marker]).split(str(marker))
+
+    def __call__(self, pk: str) -> str:
+        return f"{self.before}{pk}{self.after}"
+
+
+def thread_page(root: Message, *, viewer, after: int | None = None, size: int = THREAD_PAGE_SIZE,
+                anchored: bool = False) -> ThreadPage:
+    """The replies below `root`, `size` at a time in display order, after reply `after`.
+
+    One recursive query gives the whole shape in light rows (no model objects); one more
+    loads what the piece shows. Every row is made ready here, in one pass: names as the
+    viewer reads them, times, URLs, text as HTML, so the template only places strings.
+    `anchored`: each reply gets its id (the thread page; not a thread opened in place, as a
+    reply can be in several of those on one page).
+    """
+    light = (
+        Message.objects.thread_of(root)
+        # Whether deleted as a number: no datetime to convert per row.
+        .annotate(gone=Case(When(deleted_at=None, then=Value(0)), default=Value(1)))
+        .values_list("id", "parent_message_id", "depth", "sender_id", "gone", "changed_version")
+    )
+    # Fetched straight from the cursor: every column is an integer, so there is nothing for
+    # the ORM to convert, and at 3,000 replies its per-row work was most of the outline's cost.
+    sql, params = light.query.sql_with_params()
+    with connections[light.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        shape = outline(root.pk, cursor.fetchall())
+    start = 0
+    if after:
+        try:
+            start = shape.order.index(after) + 1
+        except ValueError:
+            start = len(shape.order)  # not in this thread (any more): nothing after it
+    piece = shape.order[start : start + size]
+    more = start + size < len(shape.order)
+    rows = {
+        row[0]: row
+        for row in Message.objects.filter(pk__in=piece).values_list("id", "content", "timestamp", "edited", "deleted_at")
+    }
+    people = {root.sender_id: root.sender, root.receiver_id: root.receiver}
+    names = {pk: (escape("You" if pk == viewer.pk else u.username), escape("you" if pk == viewer.pk else u.username))
+             for pk, u in people.items()}  # fmt: skip (escape() returns SafeStrings)
+    # Replying from the thread page: without JavaScript, the reply goes back there.
+    query = f"?thread={root.pk}"
+    make = _ThreadRows(names, shape, anchored, query, query if anchored else "")
+    runs = runs_of(piece, shape)
+    for run in runs:
+        run.nodes = [make.row(pk, rows[pk], closes) for pk, closes in run.nodes]
+    root_row = make.row(root.pk, (root.pk, root.content, root.timestamp, root.edited, root.deleted_at), 1, is_root=True)
+    return ThreadPage(root_row, runs, piece[-1] if more else None, max(shape.version, root.changed_version),
+                      len(shape.order))  # fmt: skip
+
+
+class _ThreadRows:
+    def __init__(self, names: dict, shape: Outline, anchored: bool, reply_query: str, hx_reply_query: str):
+        self.names, self.shape, self.anchored = names, shape, anchored
+        self.reply_query, self.hx_reply_query = reply_query, hx_reply_query
+        self.now = timezone.now()
+        self.zone = timezone.get_current_timezone()
+        self.ago: dict[int, str] = {}  # timesince by whole minutes: replies close in time share it
+        self.reply_url = _Urls("messaging:message-reply")
+        self.history_url = _Urls("messaging:message-history")
+        self.closes = [SafeString(""), SafeString("</div>")]
+
+    def row(self, pk: int, data, closes: int, *, is_root: bool = False) -> dict:
+        # SafeString(), not mark_safe(): the values are made safe here, and mark_safe's lazy
+        # wrapper cost more than the rest of the row.
+        _, content, timestamp, edited, _ = data
+        shape = self.shape
+        name, name_you = self.names[shape.sender[pk]]
+        parent = None if is_root else shape.parent.get(pk)
+        text = SafeString(pk)
+        while len(self.closes) <= closes:
+            self.closes.append(SafeString("</div>" * len(self.closes)))
+        return {
+            "id": text,
+            "anchor": SafeString(f' id="node-{pk}"') if self.anchored else "",
+            "name": name,
+            "name_you": name_you,
+            "to": self.names[shape.sender[parent]][1] if parent in shape.sender else "",
+            "iso": timestamp.astimezone(self.zone).isoformat(),
+            "ago": self._ago(timestamp),
+            "body": message_text(content),
+            "reply": SafeString(self.reply_url(text) + self.reply_query),
+            "reply_hx": SafeString(self.reply_url(text) + self.hx_reply_query),
+            "history": SafeString(self.history_url(text)) if edited else "",
+            "close": self.closes[closes],
+        }
+
+    def _ago(self, timestamp) -> str:
+        minutes = int((self.now - timestamp).total_seconds() // 60)
+        ago = self.ago.get(minutes)
+        if ago is None:
+            ago = self.ago[minutes] = timesince(timestamp, self.now)
+        return ago
 
 
 @dataclass

@@ -70,3 +70,74 @@ def walk(nodes: list[Node]):
         else:
             node.closes = 1 + pending
         yield node
+
+
+# --- The thread page: in pieces, from light rows ----------------------------------------------
+
+
+@dataclass
+class Outline:
+    """A thread's shape from the light rows of the recursive query: each reply's id, parent,
+    depth and sender, in display order (depth first, each group by time)."""
+
+    order: list[int]
+    parent: dict[int, int]
+    depth: dict[int, int]
+    sender: dict[int, int]
+    version: int
+
+
+def outline(root_id: int, rows) -> Outline:
+    """rows: (id, parent id, depth, sender id, deleted (truthy), changed_version), ordered by time.
+    A deleted reply stays only while it has replies that are shown (as build_tree)."""
+    children: dict[int, list[int]] = {}
+    parent, depth, sender, deleted = {}, {}, {}, set()
+    version = 0
+    for pk, parent_id, level, sender_id, gone, changed in rows:
+        depth[pk], sender[pk] = level, sender_id
+        version = max(version, changed)
+        if pk == root_id:
+            continue
+        parent[pk] = parent_id
+        children.setdefault(parent_id, []).append(pk)
+        if gone:
+            deleted.add(pk)
+    # Replies come after what they answer: going backwards settles children first.
+    for pk in reversed([row[0] for row in rows]):
+        if pk in deleted and not children.get(pk):
+            children[parent[pk]].remove(pk)
+    order, stack = [], list(reversed(children.get(root_id, [])))
+    while stack:
+        pk = stack.pop()
+        order.append(pk)
+        stack.extend(reversed(children.get(pk, ())))
+    return Outline(order, parent, depth, sender, version)
+
+
+@dataclass
+class Run:
+    """Consecutive replies of one page that hang under one message (`under`): the first
+    is a direct reply to it, the others nest below it or follow it. Drawn as one piece:
+    each reply, then the group of its own replies, which `closes` ends."""
+
+    under: int
+    nodes: list
+
+
+def runs_of(piece: list[int], shape: Outline) -> list[Run]:
+    """Cut a slice of the display order into runs and give every node how many groups end
+    right after it (`closes`), so each run's markup is complete on its own: the next piece
+    of a thread is appended to the groups already on the page, wherever they are."""
+    runs: list[Run] = []
+    start_depth = None
+    for pk in piece:
+        level = shape.depth[pk]
+        if start_depth is None or level < start_depth:
+            runs.append(Run(shape.parent[pk], []))
+            start_depth = level
+        runs[-1].nodes.append([pk, level - start_depth])
+    for run in runs:
+        for i, node in enumerate(run.nodes):
+            following = run.nodes[i + 1][1] if i + 1 < len(run.nodes) else 0
+            node[1] = node[1] + 1 - following
+    return runs

@@ -13,13 +13,10 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
-from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Count, Subquery, Value
-from django.db.models.functions import Coalesce
 
 from . import live
-from .models import Message, Notification
+from .models import Conversation
 from .sessions import cache_key as session_cache_key
 from .sessions import live_session_user_id, session_key_of
 
@@ -54,20 +51,9 @@ class UnreadCounts:
 
 
 def _count(user_id: int) -> UnreadCounts:
-    """Both counts in one query."""
-    messages = Message.unread.filter(receiver_id=user_id).order_by().values("receiver_id").annotate(n=Count("pk"))
-    notifications = (
-        Notification.objects.filter(user_id=user_id, read=False).order_by().values("user_id").annotate(n=Count("pk"))
-    )
-    row = (
-        get_user_model().objects.filter(pk=user_id)
-        .values_list(
-            Coalesce(Subquery(messages.values("n")[:1]), Value(0)),
-            Coalesce(Subquery(notifications.values("n")[:1]), Value(0)),
-        )
-        .first()
-    )
-    return UnreadCounts(*(row or (0, 0)))
+    """Both counts in one query, summed from the kept counts of the user's conversations
+    (Conversation.unread_*, notif_*): the cost is one row per conversation, not per message."""
+    return UnreadCounts(*Conversation.objects.unread_totals(user_id))
 
 
 def unread_counts(user, *, found: dict | None = None) -> UnreadCounts:

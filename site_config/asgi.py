@@ -17,7 +17,8 @@ from asgiref.sync import SyncToAsync, ThreadSensitiveContext
 from asgiref.wsgi import WsgiToAsgi, WsgiToAsgiInstance
 from django.core.asgi import get_asgi_application
 from django.core.handlers.asgi import ASGIHandler
-from django.core.wsgi import get_wsgi_application
+
+from site_config.wsgi import application as wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "site_config.settings")
 
@@ -56,7 +57,8 @@ class PooledWsgiToAsgi(WsgiToAsgi):
 
 
 events_application = EventStreamHandler()
-pages_application = PooledWsgiToAsgi(get_wsgi_application())
+# The hot paths take a shorter middleware chain (site_config/wsgi.py).
+pages_application = PooledWsgiToAsgi(wsgi_application)
 
 
 async def application(scope, receive, send):

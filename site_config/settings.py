@@ -69,9 +69,24 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "messaging.middleware.CSPMiddleware",  # django-csp's, building a plain response's policy once
     "messaging.middleware.HtmxLoginRedirectMiddleware",
 ]
+
+# The hot paths, polled by every open tab (the unread badge, the cached conversation partial),
+# are served by a chain without what they never use (site_config/wsgi.py): static files
+# (WhiteNoise), slash and host rewriting (CommonMiddleware), CSRF (both are GET-only views:
+# any other method is a 405 before anything is read or written) and flash messages. Every
+# middleware that checks the session, sets a security header (HSTS, nosniff, CSP, frame
+# options) or answers an ended session stays.
+HOT_PATH_SKIPS = {
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+}
+HOT_PATH_MIDDLEWARE = [name for name in MIDDLEWARE if name not in HOT_PATH_SKIPS]
+HOT_PATHS = r"^/(unread-badge/|conversations/\d+/messages/)$"
 
 ROOT_URLCONF = "site_config.urls"
 WSGI_APPLICATION = "site_config.wsgi.application"

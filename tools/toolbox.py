@@ -199,6 +199,13 @@ def run_python(*args: str, env: dict, timeout: float | None = None) -> None:
     subprocess.run([str(BIN / "python"), *args], cwd=ROOT, env=env, check=True, timeout=timeout)
 
 
+def serve_bare(*, port: int, workers: int, env: dict, log_path: Path) -> subprocess.Popen:
+    """The bare Django project (tools/loadtest/bare: no middleware, no database, hello world),
+    served as the app is (`serve`): the load test's yardstick."""
+    return serve(port=port, workers=workers, env={**env, "DJANGO_SETTINGS_MODULE": "tools.loadtest.bare.settings"},
+                 log_path=log_path)  # fmt: skip
+
+
 def serve(*, port: int, workers: int, env: dict, log_path: Path) -> subprocess.Popen:
     """The app as `make serve` runs it (uvicorn, `workers` ASGI worker processes) on
     127.0.0.1:`port`, returned once /healthz answers. With 2 or more workers the returned

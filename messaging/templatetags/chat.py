@@ -5,9 +5,14 @@ other person, always through these tags (the signed-in user comes from the conte
 """
 
 from django import template
+from django.urls import get_script_prefix, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import escape, urlize
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import normalize_newlines
+
+from ..rendering import RowTemplate
 
 register = template.Library()
 
@@ -56,3 +61,141 @@ def conversation_heading(context, conversation):
     if conversation.is_self:
         return "Notes to self"
     return f"Conversation with {conversation.other_by_id(_viewer_id(context)).username}"
+
+
+# --- A message as it stands in a conversation ---------------------------------------------------
+# Every value of the message partial (templates/messaging/_message.html) is made ready here, once
+# per message, so the partial only places strings and tests them: a page of them is drawn per
+# shape of row (messaging.rendering), and one message alone through the same partial.
+
+MESSAGE_FIELDS = (
+    "id", "oob", "sender", "parent_attr", "cls", "name", "iso", "title", "hm", "quote", "quote_name",
+    "quote_deleted", "quote_text", "deleted", "body", "history", "seen", "actions", "reply", "edit", "delete",
+    "replies", "thread", "day_label", "first_unread",
+)
+MESSAGE_CONDITIONS = (
+    "oob", "parent_attr", "quote", "quote_deleted", "deleted", "history", "seen", "actions", "edit", "replies",
+    "day_label", "first_unread",
+)
+
+
+class _MessageUrls:
+    """Each message URL by string, from one reverse() per name (not a {% url %} per link)."""
+
+    NAMES = ("reply", "edit", "delete", "history", "thread")
+    ROUTES = ("message-reply", "message-edit", "message-delete", "message-history", "thread-detail")
+
+    _parts: dict = {}  # by script prefix: the URLs never change within a process
+
+    def __init__(self):
+        prefix = get_script_prefix()
+        self.parts = self._parts.get(prefix)
+        if self.parts is None:
+            marker = str(2**62)
+            self.parts = self._parts[prefix] = {
+                name: reverse(f"messaging:{route}", args=[marker]).split(marker)
+                for name, route in zip(self.NAMES, self.ROUTES)
+            }
+
+    def __call__(self, name: str, pk: str) -> SafeString:
+        before, after = self.parts[name]
+        return SafeString(f"{before}{pk}{after}")
+
+
+class MessageViews:
+    """Makes the values of the message partial for one reader (and one page)."""
+
+    def __init__(self, viewer_id, *, first_unread_id=None, oob=False):
+        self.viewer_id, self.first_unread_id = viewer_id, first_unread_id
+        self.oob = SafeString(' hx-swap-oob="true"') if oob else ""
+        self.urls = _MessageUrls()
+        self.zone = timezone.get_current_timezone()
+        self.names: dict = {}
+        self.titles: dict = {}
+
+    def _name(self, person, you: str) -> SafeString:
+        key = (getattr(person, "pk", None), you)
+        name = self.names.get(key)
+        if name is None:
+            if key[0] is None:
+                name = SafeString("")
+            else:
+                name = self.names[key] = SafeString(you if key[0] == self.viewer_id else escape(person.username))
+        return name
+
+    def __call__(self, message) -> dict:
+        pk = SafeString(message.pk)
+        deleted = message.deleted_at is not None
+        note = message.sender_id == message.receiver_id
+        mine = message.sender_id == self.viewer_id
+        local = message.timestamp.astimezone(self.zone)
+        minute = local.replace(second=0, microsecond=0)
+        title = self.titles.get(minute)
+        if title is None:
+            title = self.titles[minute] = date_format(local, "l j F Y, H:i T")
+        parent_id = message.parent_message_id
+        quote = quote_deleted = quote_text = quote_name = ""
+        if parent_id:
+            parent = message.parent_message
+            quote, quote_name = "1", self._name(parent.sender, "you")
+            if parent.deleted_at is not None:
+                quote_deleted = "1"
+            else:
+                text = parent.content
+                # As truncatechars:60, without its per-call cost (a quote per reply on a page).
+                quote_text = escape(text if len(text) <= 60 else f"{text[:59]}…")
+        count = getattr(message, "reply_count", 0) or 0
+        replies = ""
+        if count:
+            nested = "direct " if getattr(message, "has_nested_replies", False) else ""
+            replies = f"{count} {nested}{'reply' if count == 1 else 'replies'}"
+        cls = "self-note" if note else ("mine" if mine else "theirs")
+        if deleted:
+            cls += " deleted"
+        if getattr(message, "grouped", False):
+            cls += " grouped"
+        return {
+            "id": pk,
+            "oob": self.oob,
+            "sender": escape(message.sender.username),
+            "parent_attr": SafeString(f' data-parent="{parent_id}"') if parent_id else "",
+            "cls": cls,
+            "name": self._name(message.sender, "You"),
+            "iso": local.isoformat(),
+            "title": title,
+            "hm": local.strftime("%H:%M"),
+            "quote": quote,
+            "quote_name": quote_name,
+            "quote_deleted": quote_deleted,
+            "quote_text": quote_text,
+            "deleted": "1" if deleted else "",
+            "body": "" if deleted else message_text(message.content),
+            "history": self.urls("history", pk) if message.edited and not deleted else "",
+            "seen": "1" if mine and message.read and not note and not deleted else "",
+            "actions": "" if deleted else "1",
+            "reply": self.urls("reply", pk),
+            "edit": self.urls("edit", pk) if mine and not deleted else "",
+            "delete": self.urls("delete", pk),
+            "replies": replies,
+            "thread": self.urls("thread", pk),
+            "day_label": escape(getattr(message, "day_label", "") or ""),
+            "first_unread": "1" if self.first_unread_id is not None and message.pk == self.first_unread_id else "",
+        }
+
+
+@register.simple_tag(takes_context=True)
+def message_view(context, message):
+    """The values the message partial draws `message` with, for the reader of the page."""
+    views = MessageViews(_viewer_id(context), first_unread_id=context.get("first_unread_id"),
+                         oob=bool(context.get("oob_row")))  # fmt: skip
+    return views(message)
+
+
+@register.simple_tag(takes_context=True)
+def message_rows(context, messages):
+    """A page of messages (day dividers, "New messages", each message), drawn by the
+    message-row partial once per shape of row, not once per message."""
+    views = MessageViews(_viewer_id(context), first_unread_id=context.get("first_unread_id"))
+    row = RowTemplate("messaging/_message.html#message-row-markup", var="m", fields=MESSAGE_FIELDS,
+                      conditions=MESSAGE_CONDITIONS)  # fmt: skip
+    return row.render_all(views(message) for message in messages)

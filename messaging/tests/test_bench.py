@@ -20,6 +20,14 @@ SCENARIOS = {
     "reply-to-message",
     "edit-message",
     "history-worst-edit",
+    "render-thread",
+    "render-conversation",
+    "unread-inbox",
+    "unread-badge-miss",
+    "unread-plan",
+    "view-send",
+    "view-reply",
+    "view-edit",
 }
 
 
@@ -30,7 +38,7 @@ def test_bench_quick_reports_every_scenario_and_query_targets_hold(django_db_blo
     with django_db_blocker.unblock():
         call_command(
             "bench", "--quick", "--json", "--thread-sizes", "30,120", "--inbox-sizes", "2000,5000",
-            "--unread", "300", "--repeat", "1", stdout=out, stderr=err,
+            "--unread", "300", "--unread-sizes", "50,400", "--repeat", "1", stdout=out, stderr=err,
         )
     report = json.loads(out.getvalue())
 
@@ -43,7 +51,8 @@ def test_bench_quick_reports_every_scenario_and_query_targets_hold(django_db_blo
 
     query_targets = [t for t in report["targets"] if t["kind"] == "queries"]
     assert {t["scenario"] for t in query_targets} == {
-        "thread-fetch", "thread-partial", "inbox-page", "inbox-unread", "badge-hit", "conversation-hit", "send-message"
+        "thread-fetch", "thread-partial", "inbox-page", "inbox-unread", "badge-hit", "conversation-hit", "send-message",
+        "unread-plan", "view-send", "view-reply", "view-edit",
     }
     assert all(t["ok"] for t in query_targets), [t for t in query_targets if not t["ok"]]
     by_scenario = {row["scenario"]: row for row in report["rows"]}

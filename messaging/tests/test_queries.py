@@ -1,5 +1,6 @@
 """Query counts of the busy pages: they must not grow with the data."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -7,6 +8,7 @@ from django.urls import reverse
 
 from messaging import actions
 from messaging.models import Message
+from messaging.selectors import THREAD_PAGE_SIZE
 from messaging.threads import build_tree
 
 from .conftest import HX
@@ -111,20 +113,37 @@ def test_thread_fetch_is_one_query_at_any_size(alice, bob, replies, depth, djang
         [n.message.sender.username for n in tree]
 
 
+def next_piece(html: str):
+    found = re.search(r'href="([^"]*\?after=\d+)"', html)
+    return found.group(1) if found else None
+
+
 @pytest.mark.parametrize("replies,depth", THREAD_SIZES)
 def test_thread_view_queries_are_fixed(alice, bob, bob_client, replies, depth, django_assert_max_num_queries):
     root = build_chain(alice, bob, replies, depth)
     bob_client.get(reverse("messaging:unread-badge"), headers=HX)
-    # session, user, root (access), thread
-    with django_assert_max_num_queries(4):
-        response = bob_client.get(reverse("messaging:thread-detail", args=[root.pk]), headers=HX)
-    html = response.content.decode()
-    assert html.count('data-testid="thread-node"') == replies
-    assert html.count("<div") == html.count("</div>")  # every reply group closed, however deep
+    url, seen, pieces = reverse("messaging:thread-detail", args=[root.pk]), set(), 0
+    while url:  # every piece, as htmx asks for them ("Show more replies")
+        # session, user, root (access), the thread's shape (one recursive query), the piece's rows
+        with django_assert_max_num_queries(4):
+            response = bob_client.get(url, headers=HX)
+        html = response.content.decode()
+        nodes = re.findall(r'data-testid="thread-node" data-node-of="(\d+)"', html)
+        assert len(nodes) <= THREAD_PAGE_SIZE and not seen & set(nodes)
+        seen |= set(nodes)
+        assert html.count("<div") == html.count("</div>")  # every reply group closed, however deep
+        url, pieces = next_piece(html), pieces + 1
+    assert len(seen) == replies and pieces == max(1, -(-replies // THREAD_PAGE_SIZE))
     # The full page adds nothing per reply: the root is already loaded, the badge is cached.
     with django_assert_max_num_queries(4):
         response = bob_client.get(reverse("messaging:thread-detail", args=[root.pk]))
-    assert response.content.decode().count('data-testid="thread-node"') == replies + 1  # and the root
+    html = response.content.decode()
+    assert html.count('data-testid="thread-node"') == min(replies, THREAD_PAGE_SIZE) + 1  # and the root
+    # Without JavaScript, the link is the thread page's next piece.
+    if replies > THREAD_PAGE_SIZE:
+        response = bob_client.get(next_piece(html))
+        assert response.status_code == 200 and "<html" in response.content.decode()
+        assert response.content.decode().count('data-testid="thread-node"') == min(replies - THREAD_PAGE_SIZE, THREAD_PAGE_SIZE) + 1
 
 
 def test_thread_view_runs_the_same_queries_for_1_and_5000_replies(alice, bob, bob_client):

@@ -87,7 +87,7 @@ def send_in_conversation(request, conversation):
 
     return answer_form(
         request, MessageForm(request.POST), template="messaging/conversation.html", fragment="send-form",
-        write=lambda data: actions.send_message(request.user, to=partner, content=data["content"]),
+        write=lambda data: actions.send_message(request.user, to=partner, content=data["content"], conversation=conversation),
         done=done, limit="send",
         context=lambda: vars(selectors.conversation_page(request.user, conversation)),
     )

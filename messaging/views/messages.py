@@ -15,7 +15,7 @@ from .. import actions, selectors
 from ..access import get_message_for
 from ..forms import EditForm, ReplyForm
 from ..pagination import parse_int
-from ..threads import Node
+from ..rendering import RowTemplate
 from .responses import answer_form, render_page, wants_fragment
 
 CONFLICT = (
@@ -53,7 +53,8 @@ def message_reply(request, message_id):
 @require_http_methods(["GET", "POST"])
 @vary_on_headers("HX-Request")
 def message_edit(request, message_id):
-    message = get_message_for(request.user, message_id, to_edit=True)
+    # With what its row shows: after the edit it is drawn from this row, no second read.
+    message = get_message_for(request.user, message_id, to_edit=True, for_display=True)
     form = EditForm(
         request.POST or None,
         initial={"content": message.content, "base": actions.content_token(message.content)},
@@ -73,10 +74,7 @@ def message_edit(request, message_id):
     def done(edited):
         if not request.htmx:
             return redirect(edited.get_absolute_url())
-        shown = selectors.message_for_display(edited.pk)
-        if shown is None:  # deleted right after the edit committed
-            return HttpResponse(status=204)
-        return render(request, "messaging/_message.html#message", {"message": shown})
+        return render(request, "messaging/_message.html#message", {"message": edited})
 
     return answer_form(
         request, form, template="messaging/edit.html", fragment="edit-form",
@@ -147,14 +145,32 @@ def thread_detail(request, message_id):
     changed after that version.
     """
     root = get_message_for(request.user, message_id)
-    thread = selectors.thread(root)
-    since = parse_int(request.GET.get("since"), -1)
-    if since >= 0 and thread.version <= since:
-        return HttpResponse(status=204)
+    # After a reply (`after`): the next piece ("Show more replies"), as a page of its own
+    # without JavaScript, or swapped in place with htmx.
+    after = parse_int(request.GET.get("after")) or None
+    fragment = wants_fragment(request)
     # Only the thread page gives its replies an id (the no-JS reply lands on its #node-<id>):
     # a reply can be in several threads opened in place on one page.
-    context = {
-        "root": root, "root_node": Node(root, 0), "nodes": thread.nodes, "thread_version": thread.version,
-        "anchored": not wants_fragment(request),
+    page = selectors.thread_page(root, viewer=request.user, after=after, anchored=not fragment)
+    since = parse_int(request.GET.get("since"), -1)
+    if since >= 0 and page.version <= since:
+        return HttpResponse(status=204)
+    context = thread_context(root, page, after=after)
+    return render_page(request, "messaging/thread.html", context, fragment="thread-piece" if after else "thread-replies")
+
+
+THREAD_ROW_FIELDS = ("id", "anchor", "name", "name_you", "to", "iso", "ago", "body", "reply", "reply_hx", "history", "close")
+
+
+def thread_context(root, page, *, after: int | None) -> dict:
+    """What thread.html draws a piece of a thread from (the bench renders it the same way):
+    each run's replies drawn by the thread-branch partial, once per shape (messaging.rendering)."""
+    branch = RowTemplate("messaging/thread.html#thread-branch", var="n", fields=THREAD_ROW_FIELDS,
+                         conditions=("to", "history"))  # fmt: skip
+    for run in page.runs:
+        run.html = branch.render_all(run.nodes)
+    return {
+        "root": root, "root_row": page.root_row, "runs": page.runs, "next_after": page.next_after,
+        "after": after, "thread_version": page.version,
+        "thread_url": reverse("messaging:thread-detail", args=[root.pk]),
     }
-    return render_page(request, "messaging/thread.html", context, fragment="thread-replies")

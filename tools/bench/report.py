@@ -12,7 +12,12 @@ THREAD_MAX_QUERIES = 3
 INBOX_MAX_QUERIES = 6
 INBOX_MAX_SLOWDOWN = 1.5
 SEND_MAX_QUERIES = 6
+# A send, reply or edit through its view, every statement (transaction control included).
+VIEW_WRITE_MAX_STATEMENTS = 8
+UNREAD_MAX_SLOWDOWN = 1.5
 HISTORY_MAX_MS = 50
+# A fragment (selector + template) against the floor of the same rows, per row.
+RENDER_MAX_FLOOR_RATIO = 4.0
 # Timings are noisy on a shared 2-core machine: "no faster than the reply count"
 # allows this much on top of the size ratio.
 GROWTH_SLACK = 1.2
@@ -89,6 +94,42 @@ def evaluate(rows: list[Row]) -> list[Target]:
                        "no query on messaging_* tables (session/user auth only)",
                        f"{row.app_queries} messaging queries, {row.auth_queries} auth queries"
                        + ("" if auth_only else f", {row.queries - row.auth_queries - row.app_queries} other"))
+            )
+
+    for scenario in ("render-thread", "render-conversation"):
+        series = by.get(scenario, [])
+        for fragment, floor in zip(series[::2], series[1::2]):
+            ratio = fragment.median_ms / floor.median_ms if floor.median_ms else float("inf")
+            targets.append(
+                Target(scenario, "time", ratio <= RENDER_MAX_FLOOR_RATIO,
+                       f"at most {RENDER_MAX_FLOOR_RATIO:g}x the floor per row ({fragment.size_label})",
+                       f"{fragment.median_ms:.2f} ms vs floor {floor.median_ms:.2f} ms: x{ratio:.2f}")
+            )
+
+    for scenario in ("unread-inbox", "unread-badge-miss"):
+        series = by.get(scenario, [])
+        if len(series) >= 2:
+            small, big = series[0], series[-1]
+            ratio = big.median_ms / small.median_ms if small.median_ms else 1.0
+            targets.append(
+                Target(scenario, "time", ratio <= UNREAD_MAX_SLOWDOWN,
+                       f"median at {big.size:,} unread within {UNREAD_MAX_SLOWDOWN}x of {small.size:,}",
+                       f"{big.median_ms:.2f} ms vs {small.median_ms:.2f} ms: x{ratio:.2f}; fastest runs "
+                       f"x{big.min_ms / small.min_ms if small.min_ms else 1.0:.2f}; queries {[r.queries for r in series]}")
+            )
+    for row in by.get("unread-plan", []):
+        plan = "\n".join(row.sql)
+        ok = "msg_unread_page_idx" in plan and "TEMP B-TREE" not in plan and "Sort" not in plan
+        targets.append(
+            Target("unread-plan", "queries", ok, "after ANALYZE the unread page uses msg_unread_page_idx, no sort",
+                   " / ".join(line.strip() for line in row.sql))
+        )
+    for scenario in ("view-send", "view-reply", "view-edit"):
+        for row in by.get(scenario, []):
+            targets.append(
+                Target(scenario, "queries", row.queries <= VIEW_WRITE_MAX_STATEMENTS,
+                       f"<= {VIEW_WRITE_MAX_STATEMENTS} statements through the view, BEGIN/COMMIT included",
+                       f"{row.queries} statements")
             )
 
     for row in by.get("send-message", []):

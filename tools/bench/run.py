@@ -20,8 +20,10 @@ from tools import toolbox
 from .report import evaluate, mark_rows
 from .scenarios import measure_all
 
-FULL = {"thread_sizes": [30, 300, 3000], "inbox_sizes": [10_000, 100_000, 1_000_000], "unread": 3000, "repeat": 15}
-QUICK = {"thread_sizes": [30, 300], "inbox_sizes": [10_000, 30_000], "unread": 1000, "repeat": 5}
+FULL = {"thread_sizes": [30, 300, 3000], "inbox_sizes": [10_000, 100_000, 1_000_000], "unread": 3000,
+        "unread_sizes": [100, 100_000], "repeat": 15}
+QUICK = {"thread_sizes": [30, 300], "inbox_sizes": [10_000, 30_000], "unread": 1000, "unread_sizes": [100, 3000],
+         "repeat": 5}
 
 
 @contextmanager

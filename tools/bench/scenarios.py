@@ -5,10 +5,15 @@ from __future__ import annotations
 import time
 from itertools import count
 
+from django.conf import settings
 from django.test import Client
+from django.test.utils import CaptureQueriesContext, override_settings
 from django.urls import reverse
 
-from messaging import actions
+from django.template import engines
+from django.template.loader import render_to_string
+
+from messaging import actions, selectors
 from messaging.models import Conversation, Message, MessageHistory, Notification
 from messaging.pagination import keyset_page
 from messaging.threads import build_tree
@@ -50,7 +55,8 @@ def measure_all(conn, plan: dict, *, seed: int, stream, log) -> tuple[Bench, lis
     def check_partial(expected):
         def check(response):
             ok_status(response)
-            assert response.content.count(b'data-testid="thread-node"') == expected
+            # The first piece of the thread ("Show more replies" brings the next).
+            assert response.content.count(b'data-testid="thread-node"') == min(expected, selectors.THREAD_PAGE_SIZE)
 
         return check
 
@@ -69,6 +75,7 @@ def measure_all(conn, plan: dict, *, seed: int, stream, log) -> tuple[Bench, lis
         )
     bench.measure_series("thread-fetch", "thread: thread_of + build_tree", fetches)
     bench.measure_series("thread-partial", "thread: partial (HTMX GET)", partials)
+    measure_render_floor(bench, threads)
 
     # b. Inbox at growing database sizes.
     t0 = time.perf_counter()
@@ -104,6 +111,27 @@ def measure_all(conn, plan: dict, *, seed: int, stream, log) -> tuple[Bench, lis
             explain = explain_inbox(conn, inbox_client)
     final_label = f"{builder.message_total:,} messages"
     final_size = builder.message_total
+
+    # b2. Work that grows with the unread count: the inbox page and the badge, counted afresh
+    # (the badge cache forgotten before each run), for a user with few and one with many unread.
+    page_cases, badge_cases, unread_users = [], [], []
+    for n in plan["unread_sizes"]:
+        t0 = time.perf_counter()
+        with fast_build(conn):
+            user, _, _ = builder.inbox_user(unread=n)
+        build_seconds[f"unread user {n}"] = round(time.perf_counter() - t0, 1)
+        unread_users.append(user)
+        client = Client()
+        client.force_login(user)
+        headers = {**HX, BADGE_TOKEN_HEADER: badge_token(user.pk, client.session.session_key)}
+        page_cases.append((n, f"{n:,} unread", lambda c=client: c.get(reverse("messaging:inbox"), secure=True),
+                           ok_status))  # fmt: skip
+        badge_cases.append((n, f"{n:,} unread", lambda c=client, h=headers: c.get(
+            reverse("messaging:unread-badge"), headers=h, secure=True), ok_status))  # fmt: skip
+    forget = lambda: forget_badges(*(u.pk for u in unread_users))  # noqa: E731
+    bench.measure_series("unread-inbox", "unread: inbox page GET / (count afresh)", page_cases, setup=forget)
+    bench.measure_series("unread-badge-miss", "unread: badge poll, cache miss", badge_cases, setup=forget)
+    bench.rows.append(unread_plan(conn, unread_users[-1], plan["unread_sizes"][-1]))
 
     # c. Conversation partial: miss (a URL not cached yet) and hit.
     conversation = Conversation.objects.get(pk=busy_conversation_id)
@@ -157,6 +185,37 @@ def measure_all(conn, plan: dict, *, seed: int, stream, log) -> tuple[Bench, lis
     assert MessageHistory.objects.count() - history_before == writes, "an edit left no history row"
     assert Notification.objects.count() - notifications_before == 2 * writes, "a write left no notification"
 
+    # Through the views, every statement, transaction control included (the bench runs in
+    # autocommit: each write's transaction is one BEGIN and one COMMIT; a SAVEPOINT would be
+    # logged and counted).
+    conversation_url = reverse("messaging:conversation-detail", args=[busy_conversation_id])
+    reply_url = reverse("messaging:message-reply", args=[parent.pk])
+    edit_url = reverse("messaging:message-edit", args=[own.pk])
+
+    def send_view():
+        return inbox_client.post(conversation_url, {"content": f"bench view {next(texts)}"}, headers=HX, secure=True)
+
+    def reply_view():
+        return inbox_client.post(reply_url, {"content": f"bench view reply {next(texts)}"}, headers=HX, secure=True)
+
+    def edit_view():
+        return inbox_client.post(edit_url, {"content": f"bench view edit {next(texts)}"}, headers=HX, secure=True)
+
+    unlimited = {name: "1000000/m" for name in settings.RATE_LIMITS}
+    with override_settings(RATE_LIMITS=unlimited):
+        for scenario, label, fn in (("view-send", "write view: send (all statements)", send_view),
+                                    ("view-reply", "write view: reply (all statements)", reply_view),
+                                    ("view-edit", "write view: edit (all statements)", edit_view)):
+            row = bench.measure(scenario, label, final_size, final_label, fn, check=ok_status)
+            with CaptureQueriesContext(conn) as captured:
+                ok_status(fn())
+            row.sql = [q["sql"] for q in captured.captured_queries]
+            # SQLite (transaction_mode IMMEDIATE) logs its BEGIN and COMMIT; PostgreSQL's are
+            # issued by the driver, unlogged: counted here.
+            logged = any(sql.upper().startswith("BEGIN") for sql in row.sql)
+            row.queries = len(row.sql) + (0 if logged else 2)
+
+
     # f. The history of the worst edit a user may make: 5,000 characters rewritten word by word.
     old, new = worst_case_edit()
     rewritten = actions.send_message(focus, to=partner, content=old)
@@ -169,6 +228,78 @@ def measure_all(conn, plan: dict, *, seed: int, stream, log) -> tuple[Bench, lis
     bench.measure("history-worst-edit", "history: 5,000-character rewrite", final_size, final_label, history,
                   check=ok_status)
     return bench, explain, build_seconds
+
+
+# The floor: the same rows (id, content, sender name, time) through the least a Django template
+# loop can be, fetched by one plain query. A fragment's cost (its selector and its template,
+# no HTTP around them) is compared with it, row for row, in the same run.
+FLOOR_TEMPLATE = (
+    '{% for id, content, sender, time in rows %}<p id="m{{ id }}">{{ sender }} {{ time }} {{ content }}</p>{% endfor %}'
+)
+
+
+def floor_of(ids):
+    template = engines["django"].from_string(FLOOR_TEMPLATE)
+
+    def floor():
+        rows = [
+            (str(pk), content, sender, timestamp.isoformat())
+            for pk, content, sender, timestamp in Message.objects.filter(pk__in=ids)
+            .order_by("timestamp", "pk").values_list("id", "content", "sender__username", "timestamp")
+        ]
+        return template.render({"rows": rows})
+
+    return floor
+
+
+def measure_render_floor(bench, threads) -> None:
+    """For each thread size: the thread fragment and the conversation fragment of the same
+    conversation, each against the floor of the rows it shows."""
+    from messaging.views.messages import thread_context
+
+    for size, size_label, root in threads:
+        viewer = root.sender
+
+        def thread_fragment(root=root, viewer=viewer):
+            page = selectors.thread_page(root, viewer=viewer)
+            return page, render_to_string("messaging/thread.html#thread-replies",
+                                          {**thread_context(root, page, after=None), "user": viewer})
+
+        page, html = thread_fragment()
+        shown = [int(n["id"]) for run in page.runs for n in run.nodes]
+        assert html.count('data-testid="thread-node"') == len(shown)
+        conversation = Conversation.objects.get(pk=root.conversation_id)
+
+        def conversation_fragment(conversation=conversation, viewer=viewer):
+            page = selectors.conversation_page(viewer, conversation)
+            return page, render_to_string("messaging/conversation.html#message-page", {**vars(page), "user": viewer})
+
+        conversation_page, html = conversation_fragment()
+        listed = [m.pk for m in conversation_page.message_rows]
+        assert html.count('data-testid="message"') == len(listed)
+        label = f"{size_label}"
+        bench.measure_series("render-thread", "render: thread fragment", [
+            (size, f"{label}, {len(shown)} shown", thread_fragment, None),
+            (size, f"{label}, floor of {len(shown)}", floor_of(shown), None),
+        ])  # fmt: skip
+        bench.measure_series("render-conversation", "render: conversation fragment", [
+            (size, f"{size + 1:,} messages, {len(listed)} shown", conversation_fragment, None),
+            (size, f"{size + 1:,} messages, floor of {len(listed)}", floor_of(listed), None),
+        ])  # fmt: skip
+
+
+def unread_plan(conn, user, unread: int):
+    """The unread page's query plan for the user with the most unread, after statistics."""
+    from .measure import Row
+
+    sql, params = Message.unread.for_user(user)[:21].query.sql_with_params()
+    prefix = "EXPLAIN QUERY PLAN " if conn.vendor == "sqlite" else "EXPLAIN "
+    with conn.cursor() as cursor:
+        cursor.execute(prefix + sql, params)
+        lines = [" | ".join(str(c) for c in row) if conn.vendor == "sqlite" else row[0] for row in cursor.fetchall()]
+    return Row(scenario="unread-plan", label="unread: page query plan (EXPLAIN)", size=unread,
+               size_label=f"{unread:,} unread", queries=1, app_queries=1, auth_queries=0, median_ms=0.0,
+               min_ms=0.0, sql_ms=0.0, runs=0, sql=lines)  # fmt: skip
 
 
 def worst_case_edit() -> tuple[str, str]:

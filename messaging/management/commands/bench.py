@@ -39,6 +39,8 @@ class Command(BaseCommand):
         parser.add_argument("--thread-sizes", type=int_list, help="Reply counts, e.g. 30,300,3000.")
         parser.add_argument("--inbox-sizes", type=int_list, help="Messages in the database, e.g. 10000,100000.")
         parser.add_argument("--unread", type=int, help="Unread messages of the measured inbox user.")
+        parser.add_argument("--unread-sizes", type=int_list,
+                            help="Unread counts of the users whose inbox and badge are compared, e.g. 100,100000.")
         parser.add_argument("--explain", action="store_true",
                             help="Print the plans of the inbox queries at the largest size (also done when it fails).")
         parser.add_argument("--db-name", help="PostgreSQL: name of the throwaway database (default <name>_bench).")
@@ -46,13 +48,14 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         plan = dict(QUICK if options["quick"] else FULL)
-        for key in ("thread_sizes", "inbox_sizes", "unread", "repeat"):
+        for key in ("thread_sizes", "inbox_sizes", "unread", "unread_sizes", "repeat"):
             if options[key] is not None:
                 plan[key] = options[key]
         if plan["repeat"] < 1:
             raise CommandError("--repeat must be at least 1")
         plan["inbox_sizes"] = sorted(plan["inbox_sizes"])
         plan["thread_sizes"] = sorted(plan["thread_sizes"])
+        plan["unread_sizes"] = sorted(plan["unread_sizes"])
         stream = self.stderr._out if hasattr(self.stderr, "_out") else sys.stderr
         report = run_bench(plan, seed=options["seed"], db_name=options["db_name"], explain=options["explain"],
                            stream=stream)  # fmt: skip
