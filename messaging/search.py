@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from django.db import connections
 from django.db.models import F, FloatField, Func, QuerySet, Value
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Cast
 
 MAX_QUERY_LENGTH = 200
 # More words than this are ignored (a search of 200 characters stays one cheap query).
@@ -141,8 +142,10 @@ def matching(messages: QuerySet, query: ParsedQuery, *, user_id: int, conversati
 
         vector = RawSQL('"messaging_message"."search_vector"', [], output_field=SearchVectorField())
         tsquery = SearchQuery(websearch_text(query), config="simple", search_type="websearch")
+        # ts_rank is a `real`; as double precision the rank a page ends on compares exactly
+        # with the same value sent back as its anchor.
         return messages.alias(search_vector=vector).filter(search_vector=tsquery).annotate(
-            search_rank=SearchRank(vector, tsquery)
+            search_rank=Cast(SearchRank(vector, tsquery), FloatField())
         )
     scope = f"c{conversation_id}" if conversation_id else f"u{user_id}"
     found = RawSQL("SELECT rowid FROM messaging_message_fts WHERE messaging_message_fts MATCH %s",
