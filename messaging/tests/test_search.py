@@ -440,3 +440,46 @@ def test_postgres_uses_the_generated_column_and_its_index(alice, bob):
         assert cursor.fetchone()[0] == "'indexed':1 'words':2"
         cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'msg_search_vector_idx'")
         assert "gin (search_vector)" in cursor.fetchone()[0]
+
+
+# --- The API ----------------------------------------------------------------------------------
+
+API_SEARCH = reverse("api:search")
+
+
+def test_api_search_pages_and_access(corpus, alice, alice_api, carol_api, django_assert_max_num_queries):
+    for n in range(5):
+        actions.send_message(alice, to=corpus["lunch"].receiver, content=f"lunch again {n}")
+    response = alice_api.get(API_SEARCH, {"q": "lunch", "limit": 4})
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert len(body["results"]) == 4 and body["next"] and "before=" in body["next"]
+    first = body["results"][0]
+    assert set(first) == {"id", "conversation", "sender", "content", "sent_at", "parent", "partner", "rank"}
+    seen = [r["id"] for r in body["results"]]
+    while body["next"]:
+        body = alice_api.get(body["next"]).json()
+        seen += [r["id"] for r in body["results"]]
+    assert len(seen) == len(set(seen)) == 7
+    conversation = corpus["lunch"].conversation
+    only = alice_api.get(API_SEARCH, {"q": "train", "conversation": conversation.pk}).json()
+    assert [r["id"] for r in only["results"]] == [corpus["url"].pk] and only["results"][0]["partner"] == "bob"
+    # Carol: not her conversation (404, JSON), and none of Alice's messages.
+    stranger = carol_api.get(API_SEARCH, {"q": "train", "conversation": conversation.pk})
+    assert stranger.status_code == 404 and stranger.json()["status"] == 404
+    assert {r["id"] for r in carol_api.get(API_SEARCH, {"q": "lunch"}).json()["results"]} == {corpus["secret"].pk}
+
+
+@pytest.mark.parametrize("params", [{"q": "x" * 201}, {"q": "a", "limit": 0}, {"q": "a", "conversation": "abc"}])
+def test_api_search_bad_input_is_400(alice_api, params):
+    response = alice_api.get(API_SEARCH, params)
+    assert response.status_code == 400 and response.json()["status"] == 400
+
+
+def test_api_search_anonymous_is_401(client):
+    assert client.get(API_SEARCH, {"q": "a"}).status_code == 401
+
+
+@pytest.mark.parametrize("q", NASTY[:25])
+def test_api_search_any_text(alice_api, corpus, q):
+    assert alice_api.get(API_SEARCH, {"q": q}).status_code == 200
