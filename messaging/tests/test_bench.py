@@ -20,6 +20,8 @@ SCENARIOS = {
     "reply-to-message",
     "edit-message",
     "history-worst-edit",
+    "search-page",
+    "search-messages",
 }
 
 
@@ -43,7 +45,8 @@ def test_bench_quick_reports_every_scenario_and_query_targets_hold(django_db_blo
 
     query_targets = [t for t in report["targets"] if t["kind"] == "queries"]
     assert {t["scenario"] for t in query_targets} == {
-        "thread-fetch", "thread-partial", "inbox-page", "inbox-unread", "badge-hit", "conversation-hit", "send-message"
+        "thread-fetch", "thread-partial", "inbox-page", "inbox-unread", "badge-hit", "conversation-hit", "send-message",
+        "search-page", "search-messages",
     }
     assert all(t["ok"] for t in query_targets), [t for t in query_targets if not t["ok"]]
     by_scenario = {row["scenario"]: row for row in report["rows"]}
