@@ -59,6 +59,7 @@ def test_results_appear_as_you_type_and_open_the_conversation_around_the_message
     target = helpers.message(bob, "pineapple")
     expect(target).to_be_in_viewport()
     expect(target).to_have_class(re.compile(r"\baround-target\b"))
+    expect(target).to_be_focused()
     expect(helpers.message(bob, f"later message {LATER - 1}")).to_have_count(0)
     bob.get_by_role("link", name="Load newer messages").click()
     expect(helpers.message(bob, f"later message {LATER - 1}")).to_have_count(1)
