@@ -101,6 +101,7 @@ def test_every_page_passes_axe(open_session, demo_data, mode, expect_console_err
         ("edit", edit_url, "Edit your message"),
         ("reply", reply_url, re.compile(r"^Reply to ")),
         ("notifications", "/notifications/", "Notifications"),
+        ("search", "/search/?q=the", "Search"),
         ("settings", "/settings/", "Settings"),
         ("password change", "/accounts/password_change/", "Change your password"),
         ("not found", "/conversations/987654321/", "Not found"),
