@@ -125,7 +125,7 @@ def test_every_page_passes_axe(open_session, demo_data, mode, expect_console_err
     expect(page.get_by_role("button", name="Log out")).to_have_count(0)
     check(page, "logged out")
 
-    assert len(checked) == 19
+    assert len(checked) == 20
     assert not problems, "axe found serious/critical violations:\n" + "\n".join(problems)
 
 
