@@ -22,6 +22,8 @@ from messaging.pagination import PAGE_SIZE
 from messaging.templatetags.chat import highlight
 
 from .conftest import HX
+from .security_helpers import assert_inert
+from .test_security_input import XSS_PAYLOADS
 
 pytestmark = pytest.mark.django_db
 
@@ -274,7 +276,7 @@ def test_page_plain_and_htmx(corpus, alice_client):
 
 
 def test_page_nothing_found_and_empty(alice_client, corpus):
-    assert "Nothing found for “zebra”" in alice_client.get(SEARCH, {"q": "zebra"}).content.decode()
+    assert "Nothing found for “<span dir=\"auto\" hx-disable>zebra</span>”" in alice_client.get(SEARCH, {"q": "zebra"}).content.decode()
     assert "Type a word or two" in alice_client.get(SEARCH).content.decode()
 
 
@@ -483,3 +485,19 @@ def test_api_search_anonymous_is_401(client):
 @pytest.mark.parametrize("q", NASTY[:25])
 def test_api_search_any_text(alice_api, corpus, q):
     assert alice_api.get(API_SEARCH, {"q": q}).status_code == 200
+
+
+# --- Markup stays text (the payloads of test_security_input.py) ---------------------------------
+
+
+@pytest.mark.parametrize("payload", XSS_PAYLOADS)
+def test_payloads_found_by_search_stay_text(payload, alice, bob, bob_client):
+    message = actions.send_message(alice, to=bob, content=payload)
+    words = search.words_of(message.content)[:3]
+    for headers in ({}, {**HX, "HX-Target": "main"}):
+        html = bob_client.get(SEARCH, {"q": " ".join(words)}, headers=headers).content.decode()
+        assert html.count('data-testid="search-result"') == 1, payload
+        assert_inert(html)
+        # The query itself, echoed in the field, the title and "Nothing found", is text too.
+        echoed = bob_client.get(SEARCH, {"q": payload[:200]}, headers=headers).content.decode()
+        assert_inert(echoed, user_text_in_hx_disable=False)
