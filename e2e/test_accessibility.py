@@ -101,6 +101,7 @@ def test_every_page_passes_axe(open_session, demo_data, mode, expect_console_err
         ("edit", edit_url, "Edit your message"),
         ("reply", reply_url, re.compile(r"^Reply to ")),
         ("notifications", "/notifications/", "Notifications"),
+        ("search", "/search/?q=the", "Search"),
         ("settings", "/settings/", "Settings"),
         ("password change", "/accounts/password_change/", "Change your password"),
         ("not found", "/conversations/987654321/", "Not found"),
@@ -124,7 +125,7 @@ def test_every_page_passes_axe(open_session, demo_data, mode, expect_console_err
     expect(page.get_by_role("button", name="Log out")).to_have_count(0)
     check(page, "logged out")
 
-    assert len(checked) == 19
+    assert len(checked) == 20
     assert not problems, "axe found serious/critical violations:\n" + "\n".join(problems)
 
 

@@ -7,9 +7,22 @@ class MessagingConfig(AppConfig):
     name = "messaging"
 
     def ready(self):
-        from . import signals
+        from django.db.backends.signals import connection_created
+        from django.db.models.signals import post_migrate
+
+        from . import search, signals
 
         signals.connect()
+        connection_created.connect(search.register_sqlite_functions, dispatch_uid="dm-search-rank")
+        post_migrate.connect(repair_search_index, sender=self, dispatch_uid="dm-search-repair")
+
+
+def repair_search_index(sender, using="default", **kwargs):
+    from django.db import connections
+
+    from .search import repair_sqlite_index
+
+    repair_sqlite_index(connections[using])
 
 
 class AdminConfig(DjangoAdminConfig):

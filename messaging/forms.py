@@ -8,6 +8,7 @@ from django.forms.utils import ErrorDict
 
 from . import selectors
 from .models import MAX_CONTENT_LENGTH, clean_content
+from .search import MAX_QUERY_LENGTH
 
 User = get_user_model()
 
@@ -151,3 +152,19 @@ class LoginForm(RefusableMixin, auth_forms.AuthenticationForm):
 
 class PasswordChangeForm(RefusableMixin, auth_forms.PasswordChangeForm):
     pass
+
+
+class SearchForm(forms.Form):
+    """What a search asks for. Any text is a valid query (messaging.search); only its length is capped."""
+
+    q = forms.CharField(
+        label="Search messages", required=False, max_length=MAX_QUERY_LENGTH,
+        error_messages={
+            "max_length": f"That search is too long: use at most {MAX_QUERY_LENGTH} characters (a few words are enough).",
+            "null_characters_not_allowed": "A search can't contain NUL characters.",
+        },
+    )  # fmt: skip
+    before = forms.CharField(required=False, max_length=100)
+
+    def clean_before(self):
+        return self.cleaned_data["before"] or None

@@ -279,6 +279,11 @@ class Message(models.Model):
     def get_absolute_url(self) -> str:
         return f"{reverse('messaging:conversation-detail', args=[self.conversation_id])}#message-{self.pk}"
 
+    def get_around_url(self) -> str:
+        """Its conversation, opened around it (however old it is), scrolled to it."""
+        url = reverse("messaging:conversation-detail", args=[self.conversation_id])
+        return f"{url}?around={self.pk}#message-{self.pk}"
+
     def get_thread_url(self) -> str:
         return reverse("messaging:thread-detail", args=[self.pk])
 

@@ -6,6 +6,7 @@ Every list is paginated by anchor (a cursor or a message id), never by offset.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,6 +23,7 @@ from django.utils.timesince import timesince
 from django.urls import reverse
 from knox.models import AuthToken
 
+from . import search
 from .diffing import Chunk, word_diff
 from .models import Conversation, Message, MessageHistory, Notification
 from .templatetags.chat import message_text
@@ -33,6 +35,7 @@ User = get_user_model()
 UNREAD_PAGE_SIZE = 20
 USER_SEARCH_LIMIT = 8
 HISTORY_PAGE_SIZE = 10
+SEARCH_PAGE_SIZE = 20
 # Messages of one person this close together read as one group (one name and time).
 GROUP_WITHIN = timedelta(minutes=5)
 # Seconds all the diffs of one history page may take together (each is time-bounded).
@@ -58,6 +61,13 @@ class ConversationPage:
     version: int
     # Set for a page of older messages ("Load older"): the message it continues before.
     before: int | None = None
+    # Messages newer than the page exist and are not shown ("Load newer"): a page opened
+    # around a message, or a page of newer ones that did not reach the end.
+    has_newer: bool = False
+    # Set for a page of newer messages: the message it continues after.
+    after: int | None = None
+    # The message the page was opened around (a link to one message).
+    around: int | None = None
 
 
 def inbox_page(user, *, unread_cursor: str | None = None, conversations_cursor: str | None = None) -> InboxPage:
@@ -85,14 +95,32 @@ def conversations_page(user, *, cursor: str | None = None, size: int = PAGE_SIZE
     return conversations
 
 
-def conversation_page(user, conversation: Conversation, *, before: int | None = None) -> ConversationPage:
-    """The latest page of a conversation (or the page before message `before`), oldest first."""
-    rows = Message.objects.in_conversation(conversation).shown().for_display(people=False).order_by("-pk")
-    if before:
-        rows = rows.filter(pk__lt=before)
-    page = list(rows[: PAGE_SIZE + 1])
-    has_older = len(page) > PAGE_SIZE
-    page = page[:PAGE_SIZE][::-1]
+def conversation_page(
+    user, conversation: Conversation, *, before: int | None = None, after: int | None = None, around: int | None = None
+) -> ConversationPage:
+    """A page of a conversation, oldest first: the latest page, the page before message
+    `before`, the page after message `after`, or the page around message `around` (the
+    messages before it, it, and those after it: a link to one message opens there,
+    however old it is). Each is one indexed range read (two around a message)."""
+    rows = Message.objects.in_conversation(conversation).shown().for_display(people=False)
+    has_newer = False
+    if around:
+        half = PAGE_SIZE // 2
+        older = list(rows.filter(pk__lte=around).order_by("-pk")[: half + 1])
+        newer = list(rows.filter(pk__gt=around).order_by("pk")[: half + 1])
+        has_older, has_newer = len(older) > half, len(newer) > half
+        page = older[:half][::-1] + newer[:half]
+    elif after:
+        newer = list(rows.filter(pk__gt=after).order_by("pk")[: PAGE_SIZE + 1])
+        has_older, has_newer = False, len(newer) > PAGE_SIZE
+        page = newer[:PAGE_SIZE]
+    else:
+        rows = rows.order_by("-pk")
+        if before:
+            rows = rows.filter(pk__lt=before)
+        page = list(rows[: PAGE_SIZE + 1])
+        has_older = len(page) > PAGE_SIZE
+        page = page[:PAGE_SIZE][::-1]
     # Every row is between the conversation's two people, already loaded with it: no
     # User object per row (two per message, and one more per reply, when joined).
     people = {conversation.user_low_id: conversation.user_low, conversation.user_high_id: conversation.user_high}
@@ -112,7 +140,62 @@ def conversation_page(user, conversation: Conversation, *, before: int | None = 
         newest_id=page[-1].pk if page else None,
         version=conversation.version,
         before=before,
+        has_newer=has_newer,
+        after=after,
+        around=around,
     )
+
+
+@dataclass
+class SearchPage:
+    """One page of search results, best match first, and the anchor of the next page."""
+
+    query: str
+    results: list[Message]
+    # The words to mark in each result (the query's own, parsed: search.parse).
+    words: frozenset
+    next_before: str | None
+    is_first: bool
+    conversation: Conversation | None = None
+
+
+def search_anchor(message: Message) -> str:
+    """Where the next page starts: the last result's rank and id (repr keeps the float exact)."""
+    return f"{message.search_rank!r}_{message.pk}"
+
+
+def parse_search_anchor(raw: str | None) -> tuple[float, int] | None:
+    rank, _, pk = (raw or "").rpartition("_")
+    try:
+        rank, pk = float(rank), int(pk)
+    except ValueError:
+        return None
+    return (rank, pk) if math.isfinite(rank) and 0 < pk < 2**63 else None
+
+
+def search_messages(
+    user, q: str, *, conversation: Conversation | None = None, before: str | None = None, size: int = SEARCH_PAGE_SIZE
+) -> SearchPage:
+    """The user's messages (sent or received, not deleted) that match `q`, in one conversation
+    (already checked by access) or in all of theirs; best match first, then newest. Paginated
+    by anchor (`before`: the rank and id of the last result shown), never by offset. One query."""
+    parsed = search.parse(q)
+    if not parsed:
+        return SearchPage(q, [], frozenset(), None, is_first=not before, conversation=conversation)
+    rows = Message.objects.visible_to(user).alive()
+    if conversation is not None:
+        rows = rows.in_conversation(conversation)
+    rows = search.matching(rows, parsed, user_id=user.pk, conversation_id=conversation.pk if conversation else None)
+    anchor = parse_search_anchor(before)
+    if anchor is not None:
+        rank, pk = anchor
+        rows = rows.filter(Q(search_rank__lt=rank) | Q(search_rank=rank, pk__lt=pk))
+    found = list(
+        rows.select_related("sender", "conversation__user_low", "conversation__user_high")
+        .order_by("-search_rank", "-pk")[: size + 1]
+    )
+    next_before = search_anchor(found[size - 1]) if len(found) > size else None
+    return SearchPage(q, found[:size], parsed.words, next_before, is_first=not before, conversation=conversation)
 
 
 def day_label(moment) -> str:

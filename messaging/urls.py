@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import accounts, badge, conversations, events, inbox, messages, notifications
+from .views import accounts, badge, conversations, events, inbox, messages, notifications, search
 
 app_name = "messaging"
 
@@ -23,6 +23,7 @@ urlpatterns = [
     path("messages/<int:message_id>/delete/", messages.message_delete, name="message-delete"),
     path("messages/<int:message_id>/history/", messages.message_history, name="message-history"),
     path("messages/<int:message_id>/thread/", messages.thread_detail, name="thread-detail"),
+    path("search/", search.search, name="search"),
     path("notifications/", notifications.notification_list, name="notifications"),
     path("notifications/read-all/", notifications.notification_read_all, name="notifications-read-all"),
     path("notifications/<int:notification_id>/read/", notifications.notification_read, name="notification-read"),

@@ -14,6 +14,7 @@ from rest_framework import serializers
 
 from .. import actions
 from ..models import Notification
+from ..search import MAX_QUERY_LENGTH
 
 MAX_ID = 2**63 - 1
 
@@ -146,6 +147,18 @@ class NotificationPageSerializer(CursorPageSerializer):
     results = NotificationSerializer(many=True, help_text="Newest first.")
 
 
+class SearchResultSerializer(MessageSummarySerializer):
+    partner = serializers.SerializerMethodField(help_text="The other person of the conversation (you, for notes to self).")
+    rank = serializers.FloatField(source="search_rank", help_text="How well it matches: higher first.")
+
+    def get_partner(self, message) -> str:
+        return message.conversation.other_by_id(self.context["user_id"]).username
+
+
+class SearchPageSerializer(CursorPageSerializer):
+    results = SearchResultSerializer(many=True, help_text="Best match first, then newest.")
+
+
 class MarkedSerializer(serializers.Serializer):
     marked = serializers.IntegerField(help_text="How many changed (0 when they already were).")
 
@@ -217,6 +230,17 @@ class CursorPageQuery(serializers.Serializer):
 
 class HistoryQuery(serializers.Serializer):
     before = message_id(required=False, help_text="Versions older than this history row (the `older` of the page before).")
+
+
+class SearchQuerySerializer(serializers.Serializer):
+    q = serializers.CharField(
+        max_length=MAX_QUERY_LENGTH, allow_blank=True, default="", trim_whitespace=False,
+        help_text='Words (all must appear), "a phrase", -word to leave out, `or` between alternatives. '
+        "Any text is a valid query; an empty one finds nothing.",
+    )  # fmt: skip
+    conversation = message_id(required=False, help_text="Only in this conversation of yours (404 if it is not yours).")
+    before = serializers.CharField(required=False, max_length=100, help_text="The `next` page's anchor, as the page before gave it.")
+    limit = serializers.IntegerField(min_value=1, max_value=settings.API_MAX_PAGE_SIZE, default=settings.API_PAGE_SIZE)
 
 
 class UserSearchQuery(serializers.Serializer):

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from .schema import DocsView, SchemaView
-from .views import account, conversations, messages, notifications
+from .views import account, conversations, messages, notifications, search
 
 app_name = "api"
 
@@ -21,6 +21,7 @@ urlpatterns = [
     path(MESSAGE, messages.MessageDetailView.as_view(), name="message-detail"),
     path(f"{MESSAGE}thread/", messages.ThreadView.as_view(), name="message-thread"),
     path(f"{MESSAGE}history/", messages.HistoryView.as_view(), name="message-history"),
+    path("v1/search/", search.SearchView.as_view(), name="search"),
     path("v1/notifications/", notifications.NotificationListView.as_view(), name="notification-list"),
     path("v1/notifications/read-all/", notifications.NotificationsReadAllView.as_view(), name="notifications-read-all"),
     path("v1/notifications/<int:notification_id>/read/", notifications.NotificationReadView.as_view(), name="notification-read"),

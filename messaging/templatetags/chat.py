@@ -13,6 +13,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import normalize_newlines
 
 from ..rendering import RowTemplate
+from ..search import WORD
 
 register = template.Library()
 
@@ -105,8 +106,8 @@ class _MessageUrls:
 class MessageViews:
     """Makes the values of the message partial for one reader (and one page)."""
 
-    def __init__(self, viewer_id, *, first_unread_id=None, oob=False):
-        self.viewer_id, self.first_unread_id = viewer_id, first_unread_id
+    def __init__(self, viewer_id, *, first_unread_id=None, around=None, oob=False):
+        self.viewer_id, self.first_unread_id, self.around = viewer_id, first_unread_id, around
         self.oob = SafeString(' hx-swap-oob="true"') if oob else ""
         self.urls = _MessageUrls()
         self.zone = timezone.get_current_timezone()
@@ -154,6 +155,8 @@ class MessageViews:
             cls += " deleted"
         if getattr(message, "grouped", False):
             cls += " grouped"
+        if self.around is not None and message.pk == self.around:
+            cls += " around-target"  # the message a link opened the conversation at
         return {
             "id": pk,
             "oob": self.oob,
@@ -187,7 +190,7 @@ class MessageViews:
 def message_view(context, message):
     """The values the message partial draws `message` with, for the reader of the page."""
     views = MessageViews(_viewer_id(context), first_unread_id=context.get("first_unread_id"),
-                         oob=bool(context.get("oob_row")))  # fmt: skip
+                         around=context.get("around"), oob=bool(context.get("oob_row")))  # fmt: skip
     return views(message)
 
 
@@ -195,7 +198,38 @@ def message_view(context, message):
 def message_rows(context, messages):
     """A page of messages (day dividers, "New messages", each message), drawn by the
     message-row partial once per shape of row, not once per message."""
-    views = MessageViews(_viewer_id(context), first_unread_id=context.get("first_unread_id"))
+    views = MessageViews(_viewer_id(context), first_unread_id=context.get("first_unread_id"), around=context.get("around"))
     row = RowTemplate("messaging/_message.html#message-row-markup", var="m", fields=MESSAGE_FIELDS,
                       conditions=MESSAGE_CONDITIONS)  # fmt: skip
     return row.render_all(views(message) for message in messages)
+
+# A result shows this much of a long message, around its first match.
+SNIPPET_LENGTH = 240
+SNIPPET_LEAD = 60
+
+
+@register.filter(is_safe=True)
+def highlight(value, words):
+    """Message text with the searched `words` marked: the text is escaped first, then only
+    our own <mark> is added around whole words that match (the same words the search
+    matched, on every database). A long text is cut to a snippet around the first match."""
+    text = normalize_newlines(value or "")
+    wanted = {w.lower() for w in (words or ())}
+    matches = [m for m in WORD.finditer(text) if m.group().lower() in wanted]
+    start, end = 0, len(text)
+    if len(text) > SNIPPET_LENGTH:
+        first = matches[0].start() if matches else 0
+        start = max(0, min(first - SNIPPET_LEAD, len(text) - SNIPPET_LENGTH))
+        end = start + SNIPPET_LENGTH
+    parts = ["…"] if start else []
+    position = start
+    for match in matches:
+        if match.start() < start or match.end() > end:
+            continue
+        parts.append(escape(text[position : match.start()]))
+        parts.append(f"<mark>{escape(match.group())}</mark>")
+        position = match.end()
+    parts.append(escape(text[position:end]))
+    if end < len(text):
+        parts.append("…")
+    return mark_safe("".join(parts).replace("\n", " "))

@@ -82,6 +82,7 @@ API_ROUTES: dict[str, ApiRoute] = {
     "api:message-thread": ApiRoute({"GET": Op(obj=MESSAGE, others=("bob",))}),
     "api:message-history": ApiRoute({"GET": Op(obj=MESSAGE, others=("bob",))}),
     "api:notification-list": ApiRoute({"GET": Op()}),
+    "api:search": ApiRoute({"GET": Op()}, note="?conversation=<not yours> is a 404: test_search.py"),
     "api:notifications-read-all": ApiRoute({"POST": Op(actor="bob", writes=True)}),
     "api:notification-read": ApiRoute({"POST": Op(obj="notification", actor="bob", strangers=("carol", "alice"), writes=True)}),
 }  # fmt: skip

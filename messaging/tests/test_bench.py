@@ -28,6 +28,8 @@ SCENARIOS = {
     "view-send",
     "view-reply",
     "view-edit",
+    "search-page",
+    "search-messages",
 }
 
 
@@ -53,6 +55,7 @@ def test_bench_quick_reports_every_scenario_and_query_targets_hold(django_db_blo
     assert {t["scenario"] for t in query_targets} == {
         "thread-fetch", "thread-partial", "inbox-page", "inbox-unread", "badge-hit", "conversation-hit", "send-message",
         "unread-plan", "view-send", "view-reply", "view-edit",
+        "search-page", "search-messages",
     }
     assert all(t["ok"] for t in query_targets), [t for t in query_targets if not t["ok"]]
     by_scenario = {row["scenario"]: row for row in report["rows"]}

@@ -153,6 +153,7 @@ ROUTES: dict[str, Route] = {
     "messaging:message-history": Route("login", GET, obj="message", others=("bob",)),
     "messaging:thread-detail": Route("login", GET, obj="message", others=("bob",)),
     "messaging:notifications": Route("login", GET),
+    "messaging:search": Route("login", GET, note="?conversation=<not yours> is a 404: test_search.py"),
     "messaging:notifications-read-all": Route("login", POST, actor="bob", post=lambda ctx: {}),
     "messaging:notification-read": Route(
         "login", POST, obj="notification", actor="bob", strangers=("carol", "alice"), post=lambda ctx: {}

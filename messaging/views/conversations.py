@@ -62,7 +62,8 @@ def conversation_detail(request, conversation_id):
     conversation = get_conversation_for(request.user, conversation_id)
     if request.method == "POST":
         return send_in_conversation(request, conversation)
-    page = selectors.conversation_page(request.user, conversation)
+    # ?around=<id>: a link to one message opens the conversation there (search, unread list, notifications).
+    page = selectors.conversation_page(request.user, conversation, around=parse_int(request.GET.get("around")) or None)
     # Where "New messages" begins: the first one to this reader not read before this visit.
     first_unread = next((m.pk for m in page.message_rows if m.receiver_id == request.user.pk and not m.read), None)
     if actions.mark_conversation_read(conversation, user=request.user):
@@ -112,7 +113,10 @@ def conversation_messages(request, conversation_id):
         context = changes_context(request, conversation, since=since, until=version)
         response = render_page(request, "messaging/conversation.html", context, fragment="message-changes")
     else:
-        page = selectors.conversation_page(request.user, conversation, before=parse_int(request.GET.get("before")) or None)
+        page = selectors.conversation_page(
+            request.user, conversation,
+            before=parse_int(request.GET.get("before")) or None, after=parse_int(request.GET.get("after")) or None,
+        )  # fmt: skip
         response = render_page(request, "messaging/conversation.html", vars(page), fragment="message-page")
     if requested != conversation.version:
         # Cached only under the URL of the version it shows: a URL without `v`, or
@@ -126,6 +130,8 @@ def changes_context(request, conversation, *, since: int, until: int) -> dict:
     """What changed since the page's version `since`, for the page that shows messages
     `oldest` to `newest` (both sent back by the page)."""
     newest = parse_int(request.GET.get("newest"))
+    # The page stops short of the newest messages ("Load newer"): rows after it are not appended.
+    gap = request.GET.get("gap") == "1"
     changed = selectors.conversation_changes(
         conversation, since=since, until=until, oldest=parse_int(request.GET.get("oldest"))
     )
@@ -134,8 +140,9 @@ def changes_context(request, conversation, *, since: int, until: int) -> dict:
         "changed": changed,
         "version": until,
         "newest_shown": newest,
-        "newest_id": max([newest, *(m.pk for m in changed)]) or "",
-        "removes_placeholder": not newest and any(m.pk > newest for m in changed),
+        "newest_id": (newest if gap else max([newest, *(m.pk for m in changed)])) or "",
+        "removes_placeholder": not gap and not newest and any(m.pk > newest for m in changed),
+        "gap": gap,
     }
 
 

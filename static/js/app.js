@@ -350,6 +350,12 @@
     var opened = (!location.hash || location.hash === "#new") && document.getElementById("new");
     if (opened) opened.scrollIntoView({ block: "center", behavior: "instant" });
     else if (!location.hash || location.hash === "#send-form") toNewest(window.matchMedia("(pointer: fine)").matches);
+    // A link to one message (search, unread list, notification): it, in the middle, and focused for the keyboard.
+    var linked = /^#message-\d+$/.test(location.hash) && document.getElementById(location.hash.slice(1));
+    if (linked) {
+      linked.scrollIntoView({ block: "center", behavior: "instant" });
+      linked.focus({ preventScroll: true });
+    }
     var wasAtBottom = true;
     body.addEventListener("htmx:oobBeforeSwap", function (evt) {
       if (evt.detail.target === list) wasAtBottom = atBottom();

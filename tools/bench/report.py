@@ -18,6 +18,8 @@ UNREAD_MAX_SLOWDOWN = 1.5
 HISTORY_MAX_MS = 50
 # A fragment (selector + template) against the floor of the same rows, per row.
 RENDER_MAX_FLOOR_RATIO = 4.0
+
+SEARCH_MAX_SLOWDOWN = 2.0
 # Timings are noisy on a shared 2-core machine: "no faster than the reply count"
 # allows this much on top of the size ratio.
 GROWTH_SLACK = 1.2
@@ -84,6 +86,24 @@ def evaluate(rows: list[Row]) -> list[Target]:
                    f"median at {big.size:,} within {INBOX_MAX_SLOWDOWN}x of {small.size:,}",
                    f"{big.median_ms:.2f} ms vs {small.median_ms:.2f} ms: x{ratio:.2f}; fastest runs "
                    f"x{big.min_ms / small.min_ms if small.min_ms else 1.0:.2f}")
+        )
+
+    for scenario in ("search-page", "search-messages"):
+        series = by.get(scenario, [])
+        if len(series) < 2:
+            continue
+        small, big = series[0], series[-1]
+        ratio = big.median_ms / small.median_ms if small.median_ms else 1.0
+        counts = [r.queries for r in series]
+        same = len(set(counts)) == 1
+        targets.append(
+            Target(scenario, "queries", same, "same query count at every size", f"queries: {counts}")
+        )
+        targets.append(
+            Target(scenario, "time", ratio <= SEARCH_MAX_SLOWDOWN and same,
+                   f"median at {big.size:,} within {SEARCH_MAX_SLOWDOWN:g}x of {small.size:,}, same query count",
+                   f"{big.median_ms:.2f} ms vs {small.median_ms:.2f} ms: x{ratio:.2f}; fastest runs "
+                   f"x{big.min_ms / small.min_ms if small.min_ms else 1.0:.2f}; queries {counts}")
         )
 
     for scenario in ("badge-hit", "conversation-hit"):

@@ -16,6 +16,7 @@ from django.template.loader import render_to_string
 from messaging import actions, selectors
 from messaging.models import Conversation, Message, MessageHistory, Notification
 from messaging.pagination import keyset_page
+from messaging.selectors import SEARCH_PAGE_SIZE
 from messaging.threads import build_tree
 from messaging.unread import BADGE_TOKEN_HEADER, badge_token, forget_badges
 
@@ -23,6 +24,8 @@ from .build import Builder, fast_build
 from .measure import Bench, explain_inbox, ok_status
 
 HX = {"HX-Request": "true"}
+SEARCH_HX = {**HX, "HX-Target": "search-results"}
+SEARCH_WORD = "coffee"
 
 
 def measure_all(conn, plan: dict, *, seed: int, stream, log) -> tuple[Bench, list[dict], dict[str, float]]:
@@ -107,6 +110,23 @@ def measure_all(conn, plan: dict, *, seed: int, stream, log) -> tuple[Bench, lis
 
         bench.measure("inbox-unread", "inbox: Message.unread.for_user", size, size_label, unread_list,
                       check=check_unread)
+
+        # Search as the reader types: the results fragment of a common word (about half of
+        # the user's messages have it, and as many of everybody else's).
+        def search_results():
+            return inbox_client.get(reverse("messaging:search"), {"q": SEARCH_WORD}, headers=SEARCH_HX, secure=True)
+
+        def check_search(response):
+            ok_status(response)
+            assert response.content.count(b'data-testid="search-result"') == SEARCH_PAGE_SIZE, "too few results"
+
+        bench.measure("search-page", "search: results GET /search/?q=", size, size_label, search_results,
+                      check=check_search)
+        def check_found(page):
+            assert len(page.results) == SEARCH_PAGE_SIZE, "too few results"
+
+        bench.measure("search-messages", "search: search_messages", size, size_label,
+                      lambda: selectors.search_messages(focus, SEARCH_WORD), check=check_found)
         if size == plan["inbox_sizes"][-1]:
             explain = explain_inbox(conn, inbox_client)
     final_label = f"{builder.message_total:,} messages"
