@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import functools
+import zoneinfo
+
 from django.conf import settings
 from django.contrib.sessions.base_session import AbstractBaseSession
 from django.core.exceptions import ValidationError
@@ -299,12 +302,32 @@ class Message(models.Model):
 
 
 class Notification(models.Model):
+    """Something for `user` to know, done by `actor`.
+
+    "message" and "reply": one per message received (`message` is it). "read" (the
+    actor read your messages: `message` is the newest of them) and "online" (the actor
+    came online) are one per conversation, updated in place: moved to now and unread again.
+    """
+
     class Kind(models.TextChoices):
         MESSAGE = "message", "New message"
         REPLY = "reply", "New reply"
+        READ = "read", "Read"
+        ONLINE = "online", "Came online"
+
+    # The kinds kept once per (user, conversation), updated in place rather than repeated.
+    IN_PLACE_KINDS = (Kind.READ, Kind.ONLINE)
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
-    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="notifications")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications"
+    )
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications"
+    )
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.MESSAGE)
     created_at = models.DateTimeField(default=timezone.now)
     read = models.BooleanField(default=False)
@@ -314,10 +337,75 @@ class Notification(models.Model):
         indexes = [
             models.Index(fields=["user", "-created_at"], name="notif_user_recent_idx"),
             models.Index(fields=["user"], condition=Q(read=False), name="notif_unread_idx"),
+            models.Index(fields=["user", "kind", "-created_at"], name="notif_user_kind_recent_idx"),
+        ]
+        constraints = [
+            # However many messages are read at once, or by how many tabs concurrently:
+            # one "read" (and one "online") notification per person and conversation.
+            models.UniqueConstraint(
+                fields=["user", "kind", "conversation"],
+                condition=Q(kind__in=["read", "online"]),
+                name="notif_one_per_conversation",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} for {self.user}"
+
+
+def valid_time_zone(name: str) -> None:
+    if name and (len(name) > 64 or name not in available_time_zones()):
+        raise ValidationError("Choose a time zone from the list (e.g. Europe/Paris).", code="time_zone")
+
+
+@functools.lru_cache(maxsize=1)
+def available_time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+class ProfileQuerySet(models.QuerySet):
+    def with_counts(self):
+        """Each profile's messages sent and notifications, one subquery each (the admin's list)."""
+        sent = Message.objects.filter(sender=OuterRef("pk")).order_by().values("sender").annotate(n=Count("pk")).values("n")
+        notifications = (
+            Notification.objects.filter(user=OuterRef("pk")).order_by().values("user").annotate(n=Count("pk")).values("n")
+        )
+        return self.select_related("user").annotate(
+            message_count=models.functions.Coalesce(Subquery(sent), Value(0)),
+            notification_count=models.functions.Coalesce(Subquery(notifications), Value(0)),
+        )
+
+
+class Profile(models.Model):
+    """One per user (created with the user: signals.user_post_save, and migration 0005 for
+    the users who existed), keyed by the user."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="profile")
+    display_name = models.CharField(
+        max_length=50, blank=True, help_text="Shown instead of your username, with the username beside it."
+    )
+    time_zone = models.CharField(
+        max_length=64, blank=True, validators=[valid_time_zone],
+        help_text="Times are shown in it. Set from your browser when you first sign in.",
+    )  # fmt: skip
+    show_online = models.BooleanField(
+        "Show when I'm online", default=True,
+        help_text="Off: nobody sees when you are online or were last seen, and you don't see it of others.",
+    )  # fmt: skip
+    notify_online = models.BooleanField(
+        "Tell me when someone I write to comes online", default=False,
+        help_text="At most once an hour per person.",
+    )  # fmt: skip
+    # Written by the heartbeat at most once a minute (presence.py); the cache knows better in between.
+    last_seen = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = ProfileQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return self.display_name or self.user.username
+
+    def clean(self):
+        self.display_name = " ".join(self.display_name.split())
 
 
 class MessageHistory(models.Model):

@@ -70,7 +70,7 @@ def signup(request):
     form = SignupForm(request.POST or None)
 
     def done(user):
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user, backend="messaging.backends.ModelBackend")
         flash.success(request, f"Welcome, {user.username}! Write your first message below.")
         return redirect("messaging:compose")
 
