@@ -49,7 +49,7 @@ class ConversationQuerySet(models.QuerySet):
             .annotate(n=Count("pk"))
             .values("n")
         )
-        return self.select_related("user_low", "user_high").annotate(
+        return self.select_related("user_low__profile", "user_high__profile").annotate(
             last_message_id=Subquery(last),
             unread_count=models.functions.Coalesce(Subquery(unread), Value(0)),
         )
@@ -132,14 +132,16 @@ class MessageQuerySet(models.QuerySet):
     def for_display(self):
         """What a message row shows: its people, the message it answers, its live reply count."""
         nested = Message.objects.filter(parent_message__parent_message=OuterRef("pk"), deleted_at=None)
-        return self.select_related("sender", "receiver", "parent_message__sender").annotate(
+        return self.select_related(
+            "sender__profile", "receiver__profile", "parent_message__sender__profile"
+        ).annotate(
             reply_count=Count("replies", filter=Q(replies__deleted_at=None)),
             # Replies to its replies: then its count is of direct replies, and says so.
             has_nested_replies=Exists(nested),
         )
 
     def with_people(self):
-        return self.select_related("sender", "receiver")
+        return self.select_related("sender__profile", "receiver__profile")
 
     def thread_of(self, root: Message):
         """The root and every reply below it, at any depth, in one recursive query.
@@ -166,7 +168,7 @@ class MessageQuerySet(models.QuerySet):
         return with_cte(
             cte,
             select=cte.join(self.model, id=cte.col.id)
-            .select_related("sender", "receiver")
+            .select_related("sender__profile", "receiver__profile")
             .annotate(depth=cte.col.depth)
             .order_by("timestamp", "pk"),
         )
@@ -186,6 +188,8 @@ class UnreadMessagesManager(models.Manager):
         "sender_id",
         "sender__id",
         "sender__username",
+        "sender__profile__user_id",
+        "sender__profile__display_name",
     )
 
     def get_queryset(self):
@@ -195,7 +199,7 @@ class UnreadMessagesManager(models.Manager):
         return (
             self.get_queryset()
             .filter(receiver=user)
-            .select_related("sender")
+            .select_related("sender__profile")
             .only(*self.INBOX_FIELDS)
             .order_by("-timestamp", "-pk")
         )

@@ -15,12 +15,16 @@ a last-seen time; and, as in most messengers, they see nobody else's either (`vi
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import DatabaseError
+
+logger = logging.getLogger("messaging")
 
 # A week: long enough that "last seen" survives in the cache between visits; the
 # database has it anyway (to the minute).
@@ -56,7 +60,11 @@ def heartbeat(user_id: int, *, found: dict | None = None) -> bool:
     write = now - last_written >= settings.PRESENCE_WRITE_SECONDS
     cache.set(key, (now, now if write else last_written), CACHE_TTL)
     if write:
-        actions.record_presence(user_id, at=datetime.fromtimestamp(now, UTC))
+        try:
+            actions.record_presence(user_id, at=datetime.fromtimestamp(now, UTC))
+        except DatabaseError as error:  # a lost database must not fail the badge poll or the stream
+            logger.warning("presence: could not record %s: %s", user_id, error)
+            return False
     return write
 
 
@@ -89,7 +97,16 @@ def attach(people, *, viewer) -> None:
     """Set `presence` (a Presence, or None where it is hidden) on each person, with one
     cache round trip for them all. Their profiles come with them (select_related)."""
     people = [p for p in people if p is not None]
-    shown = {p.pk for p in people if visible(p, viewer=viewer)}
+    _attach(people, {p.pk for p in people if visible(p, viewer=viewer)})
+
+
+def attach_unfiltered(people) -> None:
+    """The admin's view: everyone's presence, whatever their switch (staff see the truth)."""
+    people = [p for p in people if p is not None]
+    _attach(people, {p.pk for p in people if profile_of(p) is not None})
+
+
+def _attach(people, shown: set[int]) -> None:
     found = cache.get_many([k for pk in shown for k in (presence_key(pk), streams_key(pk))]) if shown else {}
     now = time.time()
     for person in people:

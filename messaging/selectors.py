@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from knox.models import AuthToken
 
+from . import presence
 from .diffing import Chunk, word_diff
 from .models import Conversation, Message, MessageHistory, Notification
 from .pagination import PAGE_SIZE, AnchoredPage, Page, anchored_page, keyset_page
@@ -76,6 +77,8 @@ def conversations_page(user, *, cursor: str | None = None, size: int = PAGE_SIZE
         if last is not None:
             # One of the two people, already loaded: reading its name costs no query.
             last.sender = conversation.user_low if last.sender_id == conversation.user_low_id else conversation.user_high
+    # "online" or "last seen …" on each row, where both people show it: one cache round trip.
+    presence.attach([c.partner for c in conversations.items], viewer=user)
     return conversations
 
 
@@ -98,6 +101,14 @@ def conversation_page(user, conversation: Conversation, *, before: int | None = 
         version=conversation.version,
         before=before,
     )
+
+
+def partner_presence(user, conversation: Conversation):
+    """The other person of the conversation, with their `presence` (None where hidden: their
+    switch or the reader's is off, or notes to self), for the conversation's header."""
+    partner = conversation.other(user)
+    presence.attach([partner], viewer=user)
+    return partner
 
 
 def day_label(moment) -> str:
@@ -223,9 +234,17 @@ def history_page(message: Message, *, before: int | None = None) -> HistoryPage:
     return HistoryPage(versions, shown[-1].pk if more else None, is_first=not before)
 
 
-def notifications_page(user, *, cursor: str | None = None, size: int = PAGE_SIZE) -> Page:
+NOTIFICATION_KINDS = dict(Notification.Kind.choices)
+
+
+def notifications_page(user, *, cursor: str | None = None, size: int = PAGE_SIZE, kind: str | None = None) -> Page:
+    """The user's notifications, newest first (a "read" or "came online" one moves up when
+    it is updated in place); only those of `kind` when given (one of Notification.Kind)."""
+    notifications = Notification.objects.filter(user=user)
+    if kind in NOTIFICATION_KINDS:
+        notifications = notifications.filter(kind=kind)
     return keyset_page(
-        Notification.objects.filter(user=user).select_related("message__sender"),
+        notifications.select_related("message__sender__profile", "actor__profile"),
         field="created_at", cursor=cursor, size=size,
     )  # fmt: skip
 

@@ -20,11 +20,18 @@ UNREAD_CHANGED = "unread-changed"
 @vary_on_headers("HX-Request")
 def notification_list(request):
     after = request.GET.get("after")
-    page = selectors.notifications_page(request.user, cursor=after)
+    kind = notification_kind(request)
+    page = selectors.notifications_page(request.user, cursor=after, kind=kind)
     return render_page(
-        request, "messaging/notifications.html", {"page": page},
+        request, "messaging/notifications.html", {"page": page, "kind": kind, "kinds": selectors.NOTIFICATION_KINDS.items()},
         fragment="notification-page" if after is not None else "notification-list",  # the live refresh
     )
+
+
+def notification_kind(request) -> str:
+    """The kind the list is filtered by (`?kind=`), or "" for all (an unknown kind is all)."""
+    kind = request.GET.get("kind", "")
+    return kind if kind in selectors.NOTIFICATION_KINDS else ""
 
 
 @login_required
@@ -45,6 +52,7 @@ def notification_read_all(request):
     actions.mark_notifications_read(request.user)
     if not request.htmx:
         return redirect("messaging:notifications")
-    page = selectors.notifications_page(request.user)
-    response = render(request, "messaging/notifications.html#notification-list", {"page": page})
+    kind = notification_kind(request)
+    page = selectors.notifications_page(request.user, kind=kind)
+    response = render(request, "messaging/notifications.html#notification-list", {"page": page, "kind": kind})
     return trigger_client_event(response, UNREAD_CHANGED)
