@@ -257,6 +257,8 @@ def mark_notifications_read(user, *, ids: list[int] | None = None) -> int:
     if by_conversation:
         _mark_read(user, by_conversation)
     if count:
+        # The Notifications link counts them too (read and came-online ones have no message to read).
+        forget_badges_on_commit(user.pk)
         live.publish_on_commit([user.pk], "notifications")
     return count
 

@@ -31,6 +31,11 @@ logger = logging.getLogger("messaging")
 CACHE_TTL = 7 * 24 * 3600
 
 
+def now() -> float:
+    """The time presence goes by (tests move it)."""
+    return time.time()
+
+
 def presence_key(user_id: int) -> str:
     return f"presence:{user_id}"
 
@@ -55,13 +60,13 @@ def heartbeat(user_id: int, *, found: dict | None = None) -> bool:
 
     key = presence_key(user_id)
     stored = _stored(found.get(key) if found is not None else cache.get(key))
-    now = time.time()
+    at = now()
     last_written = stored[1] if stored else 0.0
-    write = now - last_written >= settings.PRESENCE_WRITE_SECONDS
-    cache.set(key, (now, now if write else last_written), CACHE_TTL)
+    write = at - last_written >= settings.PRESENCE_WRITE_SECONDS
+    cache.set(key, (at, at if write else last_written), CACHE_TTL)
     if write:
         try:
-            actions.record_presence(user_id, at=datetime.fromtimestamp(now, UTC))
+            actions.record_presence(user_id, at=datetime.fromtimestamp(at, UTC))
         except DatabaseError as error:  # a lost database must not fail the badge poll or the stream
             logger.warning("presence: could not record %s: %s", user_id, error)
             return False
@@ -108,7 +113,7 @@ def attach_unfiltered(people) -> None:
 
 def _attach(people, shown: set[int]) -> None:
     found = cache.get_many([k for pk in shown for k in (presence_key(pk), streams_key(pk))]) if shown else {}
-    now = time.time()
+    current = now()
     for person in people:
         if person.pk not in shown:
             person.presence = None
@@ -120,7 +125,7 @@ def _attach(people, shown: set[int]) -> None:
             seen = max(seen or 0.0, profile_seen.timestamp())
         streams = found.get(streams_key(person.pk))
         online = (isinstance(streams, int) and streams > 0) or (
-            seen is not None and now - seen <= settings.PRESENCE_ONLINE_SECONDS
+            seen is not None and current - seen <= settings.PRESENCE_ONLINE_SECONDS
         )
         person.presence = Presence(online=online, last_seen=datetime.fromtimestamp(seen, UTC) if seen else None)
 
