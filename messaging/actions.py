@@ -170,6 +170,8 @@ def delete_message(message: Message, *, by) -> Message:
     current.content, current.edited, current.read, current.deleted_at = "", False, True, timezone.now()
     current.save(update_fields=["content", "edited", "read", "deleted_at"])
     MessageHistory.objects.filter(message=current).delete()
+    # The sender's "read" notification stays (the conversation was read), without this text.
+    Notification.objects.filter(message=current, kind=Notification.Kind.READ).update(message=None)
     if Notification.objects.filter(message=current).delete()[0]:
         live.publish_on_commit([current.receiver_id], "notifications")
     if was_unread:

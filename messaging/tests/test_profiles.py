@@ -436,3 +436,32 @@ def test_the_admin_bulk_actions(admin_client, alice, bob, message):
     admin_client.post(url, {"action": "mark_all_notifications_read", "_selected_action": [bob.pk]})
     assert not Notification.objects.filter(user=bob, read=False).exists()
     assert Message.objects.get(pk=message.pk).read  # as mark all read does: the badge agrees
+
+
+def test_deleting_the_newest_read_message_keeps_the_receipt_without_its_text(alice, bob, bob_client):
+    message = actions.send_message(alice, to=bob, content="soon gone")
+    actions.mark_conversation_read(message.conversation, user=bob)
+    actions.delete_message(message, by=alice)
+    receipt = read_notifications(alice).get()
+    assert receipt.message_id is None
+    html = Client()
+    html.force_login(alice)
+    page = html.get(reverse("messaging:notifications")).content.decode()
+    assert "bob read your messages" in page and "soon gone" not in page
+
+
+def test_opening_the_stream_is_online_and_closing_it_leaves_last_seen(
+    alice, bob, bob_client, alice_client, message, clock, settings, monkeypatch
+):
+    from asgiref.sync import async_to_sync
+
+    from .test_live import read_stream
+
+    monkeypatch.setattr(settings, "REDIS_URL", "")  # the in-process hub
+    response, consume = read_stream(bob_client, until=lambda text: "hello" in text)
+    assert header_presence(alice_client, message.conversation) == "online"  # a tab opened
+    clock.advance(settings.PRESENCE_ONLINE_SECONDS * 2)
+    assert header_presence(alice_client, message.conversation) == "online"  # still open
+    async_to_sync(consume)()  # read its first frame, then the tab closes
+    assert cache.get(presence.streams_key(bob.pk)) == 0
+    assert header_presence(alice_client, message.conversation).startswith("last seen")
