@@ -54,6 +54,8 @@ async def _events(user_id: int, session_key: str, streams: str):
     try:
         # Ask the browser to come back quickly after a drop; the page then catches up.
         yield f"retry: {settings.LIVE_RETRY_MS}\n: hello\n\n".encode()
+        loop = asyncio.get_running_loop()
+        last_beat = loop.time()
         while True:
             try:
                 event = await asyncio.wait_for(queue.get(), timeout=settings.LIVE_HEARTBEAT_SECONDS)
@@ -64,10 +66,16 @@ async def _events(user_id: int, session_key: str, streams: str):
                     return
                 await cache.atouch(streams, settings.LIVE_HEARTBEAT_SECONDS * 3)
                 await _heartbeat(user_id)
+                last_beat = loop.time()
                 # Proxies close idle connections; the page learns the stream is alive.
                 yield b"event: ping\ndata: \n\n"
                 continue
             yield event.encode()
+            if loop.time() - last_beat >= settings.LIVE_HEARTBEAT_SECONDS:
+                # A busy stream never times out into a ping: it beats between its events.
+                await cache.atouch(streams, settings.LIVE_HEARTBEAT_SECONDS * 3)
+                await _heartbeat(user_id)
+                last_beat = loop.time()
     finally:
         live.hub.unsubscribe(user_id, handle)
         await _leave(streams)
