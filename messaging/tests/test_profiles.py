@@ -457,7 +457,7 @@ def test_opening_the_stream_is_online_and_closing_it_leaves_last_seen(
 
     from .test_live import read_stream
 
-    monkeypatch.setattr(settings, "REDIS_URL", "")  # the in-process hub
+    settings.REDIS_URL = ""  # the in-process hub (pytest-django puts it back)
     response, consume = read_stream(bob_client, until=lambda text: "hello" in text)
     assert header_presence(alice_client, message.conversation) == "online"  # a tab opened
     clock.advance(settings.PRESENCE_ONLINE_SECONDS * 2)
