@@ -237,8 +237,8 @@ def notify_read(conversation_id: int, *, reader_id: int, sender_id: int, newest_
 
 
 @transaction.atomic
-def mark_notifications_read(user, *, ids: list[int] | None = None) -> int:
-    """Mark the user's notifications read: the given ones, or all. Returns how many.
+def mark_notifications_read(user, *, ids: list[int] | None = None, kind: str | None = None) -> int:
+    """Mark the user's notifications read: the given ones, or all (of `kind`, when given). Returns how many.
 
     A notification is about a message: that message is read with it (so the badge, which
     counts unread messages, and the notification list always agree), and its sender's
@@ -247,6 +247,8 @@ def mark_notifications_read(user, *, ids: list[int] | None = None) -> int:
     notifications = Notification.objects.filter(user=user, read=False)
     if ids is not None:
         notifications = notifications.filter(pk__in=ids)
+    if kind:
+        notifications = notifications.filter(kind=kind)
     messages = list(
         Message.objects.filter(notifications__in=notifications, receiver=user, read=False)
         .order_by("pk")

@@ -465,3 +465,25 @@ def test_opening_the_stream_is_online_and_closing_it_leaves_last_seen(
     async_to_sync(consume)()  # read its first frame, then the tab closes
     assert cache.get(presence.streams_key(bob.pk)) == 0
     assert header_presence(alice_client, message.conversation).startswith("last seen")
+
+
+@pytest.mark.parametrize("name", ["a\x00b", "x" * 51])
+def test_a_display_name_the_database_would_refuse_is_a_422(alice, alice_client, name):
+    response = alice_client.post(reverse("messaging:profile-settings"), profile_post(display_name=name), headers=HX)
+    assert response.status_code == 422
+    assert Profile.objects.get(user=alice).display_name == ""
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_mark_all_read_under_a_kind_marks_that_kind(alice, bob, alice_client, htmx):
+    message = actions.send_message(bob, to=alice, content="to alice")
+    actions.send_message(alice, to=bob, content="to bob")
+    actions.mark_conversation_read(message.conversation, user=bob)  # alice: a "read"
+    url = reverse("messaging:notifications-read-all") + "?kind=read"
+    response = alice_client.post(url, headers=HX if htmx else {})
+    if htmx:
+        assert response.status_code == 200 and "<html" not in response.content.decode()
+    else:
+        assert response.status_code == 302 and response["Location"].endswith("/notifications/?kind=read")
+    assert not read_notifications(alice).filter(read=False).exists()
+    assert Notification.objects.filter(user=alice, kind="message", read=False).exists()  # untouched

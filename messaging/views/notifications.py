@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
@@ -49,10 +52,11 @@ def notification_read(request, notification_id):
 @login_required
 @require_POST
 def notification_read_all(request):
-    actions.mark_notifications_read(request.user)
-    if not request.htmx:
-        return redirect("messaging:notifications")
+    """Mark all read: all of the kind the page shows (`?kind=`), or all."""
     kind = notification_kind(request)
+    actions.mark_notifications_read(request.user, kind=kind or None)
+    if not request.htmx:
+        return redirect(reverse("messaging:notifications") + (f"?{urlencode({'kind': kind})}" if kind else ""))
     page = selectors.notifications_page(request.user, kind=kind)
     response = render(request, "messaging/notifications.html#notification-list", {"page": page, "kind": kind})
     return trigger_client_event(response, UNREAD_CHANGED)
