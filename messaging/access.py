@@ -14,7 +14,7 @@ from .models import Conversation, Message, Notification
 def get_conversation_for(user, conversation_id) -> Conversation:
     conversation = (
         Conversation.objects.for_user(user)
-        .select_related("user_low", "user_high")
+        .select_related("user_low__profile", "user_high__profile")
         .filter(pk=conversation_id)
         .first()
     )
@@ -36,7 +36,7 @@ def get_message_for(user, message_id, *, to_edit: bool = False, for_display: boo
 
 def get_notification_for(user, notification_id) -> Notification:
     notification = (
-        Notification.objects.filter(user=user, pk=notification_id).select_related("message__sender").first()
+        Notification.objects.filter(user=user, pk=notification_id).select_related("message__sender__profile", "actor__profile").first()
     )
     if notification is None:
         raise Http404("No such notification.")

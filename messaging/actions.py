@@ -10,11 +10,12 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connections, router, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 from knox.models import AuthToken
 
 from . import caching, live
-from .models import Conversation, Message, MessageHistory, Notification, clean_content
+from .models import Conversation, Message, MessageHistory, Notification, Profile, clean_content
 from .sessions import end_sessions
 from .unread import forget_badges_on_commit
 
@@ -213,7 +214,11 @@ def delete_message(message: Message, *, by) -> Message:
         return current
     was_unread = not current.read and not current.is_note_to_self
     MessageHistory.objects.filter(message=current).delete()
-    unread_notifications = Notification.objects.filter(message=current, read=False).count()
+    unread_notifications = (
+        Notification.objects.filter(message=current, read=False, kind__in=Notification.MESSAGE_KINDS).count()
+    )
+    # The sender's "read" notification stays (the conversation was read), without this text.
+    Notification.objects.filter(message=current, kind=Notification.Kind.READ).update(message=None)
     if Notification.objects.filter(message=current).delete()[0]:
         live.publish_on_commit([current.receiver_id], "notifications")
     # What the kept counts lose, applied by touch_conversation in the version UPDATE.
@@ -257,33 +262,60 @@ def _mark_read(user, ids_by_conversation: dict[int, list[int]], *, people=None) 
     for conversation_id, ids in ids_by_conversation.items():
         # Count only what this call flipped: a concurrent reader may have won some rows.
         flipped = Message.objects.filter(pk__in=ids, receiver=user, read=False).update(read=True)
-        notified = Notification.objects.filter(user=user, read=False, message_id__in=ids).update(read=True)
+        notified = (
+            Notification.objects.filter(user=user, read=False, message_id__in=ids, kind__in=Notification.MESSAGE_KINDS)
+            .update(read=True)
+        )
         messages, notifications = messages + flipped, notifications + notified
         # The sender's page shows "Seen" on these: stamp them so their page brings it.
         pair = people or (user.pk, senders.get(conversation_id))
         bump_conversation(conversation_id, people=pair, changed_message_ids=ids,
                           counts={"person": user.pk, "unread": -flipped, "notifications": -notified})  # fmt: skip
+        # And the sender hears it once per conversation (a read receipt, updated in place).
+        sender_id = next((pk for pk in pair if pk != user.pk), None)
+        if flipped and sender_id is not None:
+            notify_read(conversation_id, reader_id=user.pk, sender_id=sender_id, newest_id=max(ids))
     forget_badges_on_commit(user.pk)
     return messages, notifications
 
 
-@transaction.atomic
-def mark_notifications_read(user, *, ids: list[int] | None = None) -> int:
-    """Mark the user's notifications read: the given ones, or all. Returns how many.
+def notify_read(conversation_id: int, *, reader_id: int, sender_id: int, newest_id: int) -> Notification:
+    """The sender learns the reader read their messages: one "read" notification per
+    conversation, moved to now and unread again on every read (never a second one: the
+    unique constraint notif_one_per_conversation, and update_or_create retries its get
+    when a concurrent insert wins)."""
+    notification, _ = Notification.objects.update_or_create(
+        user_id=sender_id, kind=Notification.Kind.READ, conversation_id=conversation_id,
+        defaults={"actor_id": reader_id, "message_id": newest_id, "created_at": timezone.now(), "read": False},
+    )  # fmt: skip
+    forget_badges_on_commit(sender_id)
+    live.publish_on_commit([sender_id], "notifications")
+    return notification
 
-    A notification is about a message: that message is read with it (so the badge, which
-    counts unread messages, and the notification list always agree), and its sender's
-    page shows "Seen".
+
+@transaction.atomic
+def mark_notifications_read(user, *, ids: list[int] | None = None, kind: str | None = None) -> int:
+    """Mark the user's notifications read: the given ones, or all (of `kind`, when given). Returns how many.
+
+    A notification about a message (a new message, a reply) is read with its message (so
+    the badge, which counts unread messages, and the notification list always agree), its
+    sender's page shows "Seen", and the conversation's kept counts move (`_mark_read`). Read
+    receipts and "came online" have no message to read: they are only marked.
     """
     notifications = Notification.objects.filter(user=user, read=False)
     if ids is not None:
         notifications = notifications.filter(pk__in=ids)
+    if kind:
+        notifications = notifications.filter(kind=kind)
     by_conversation: dict[int, list[int]] = {}
-    for conversation_id, pk in notifications.order_by("message_id").values_list("message__conversation_id", "message_id"):
+    about_messages = notifications.filter(kind__in=Notification.MESSAGE_KINDS, message__isnull=False)
+    for conversation_id, pk in about_messages.order_by("message_id").values_list("message__conversation_id", "message_id"):
         by_conversation.setdefault(conversation_id, []).append(pk)
-    if not by_conversation:
-        return 0
-    _, count = _mark_read(user, by_conversation)
+    count = _mark_read(user, by_conversation)[1] if by_conversation else 0
+    others = notifications.exclude(kind__in=Notification.MESSAGE_KINDS).update(read=True)
+    count += others
+    if others:
+        forget_badges_on_commit(user.pk)  # the Notifications link counts them too
     if count:
         live.publish_on_commit([user.pk], "notifications")
     return count
@@ -365,6 +397,125 @@ def revoke_api_token(token: AuthToken) -> None:
     AuthToken.objects.filter(pk=token.pk).delete()
 
 
+# --- Profiles and presence ------------------------------------------------------------
+
+
+def create_profile(user) -> Profile:
+    """The user's profile, created if missing: one per user, never two (the user is its
+    primary key; get_or_create re-reads when a concurrent create wins)."""
+    profile, _ = Profile.objects.get_or_create(user_id=user.pk)
+    return profile
+
+
+@transaction.atomic
+def update_profile(user, *, display_name: str, time_zone: str, show_online: bool, notify_online: bool) -> Profile:
+    """Save the user's settings. Turning "Show when I'm online" off (or on) redraws the
+    presence their contacts' open pages show (live event `presence`)."""
+    profile = create_profile(user)
+    was_shown = profile.show_online
+    profile.display_name, profile.time_zone = display_name, time_zone
+    profile.show_online, profile.notify_online = show_online, notify_online
+    profile.full_clean()
+    profile.save(update_fields=["display_name", "time_zone", "show_online", "notify_online"])
+    contacts = _contact_ids(user.pk)
+    # Names show in their pages too: their inbox and conversations redraw.
+    live.publish_on_commit(contacts, "presence")
+    if was_shown != show_online:
+        live.publish_on_commit([user.pk], "presence")
+    return profile
+
+
+def set_time_zone_if_unset(user, *, time_zone: str) -> bool:
+    """On sign-in: the browser's zone becomes the profile's, unless one is set already."""
+    from .models import valid_time_zone
+
+    try:
+        valid_time_zone(time_zone)
+    except ValidationError:
+        return False
+    if not time_zone:
+        return False
+    return bool(Profile.objects.filter(user_id=user.pk, time_zone="").update(time_zone=time_zone))
+
+
+@transaction.atomic
+def hide_presence(profiles) -> int:
+    """Admin bulk action: turn "Show when I'm online" off for these profiles."""
+    user_ids = list(profiles.filter(show_online=True).values_list("pk", flat=True))
+    count = Profile.objects.filter(pk__in=user_ids).update(show_online=False)
+    for user_id in user_ids:
+        live.publish_on_commit(_contact_ids(user_id), "presence")
+    return count
+
+
+def _contact_ids(user_id: int) -> list[int]:
+    """The people the user has a conversation with (not themselves)."""
+    pairs = Conversation.objects.for_user(user_id).values_list("user_low_id", "user_high_id")
+    return sorted({pk for pair in pairs for pk in pair if pk != user_id})
+
+
+def record_presence(user_id: int, *, at: datetime) -> bool:
+    """The heartbeat's database write (presence.heartbeat calls it at most once a minute per
+    user): `last_seen` moves to `at` only when older than PRESENCE_WRITE_SECONDS, so
+    concurrent beats write once. Returns whether the user came online (was offline
+    before): then their contacts' pages redraw their presence, and whoever asked for it
+    is told (notify_came_online)."""
+    # The database lags the cache by up to one write interval: offline is older than both.
+    offline_before = at - timedelta(seconds=settings.PRESENCE_ONLINE_SECONDS + settings.PRESENCE_WRITE_SECONDS)
+    with transaction.atomic():
+        came_online = Profile.objects.filter(
+            Q(last_seen__isnull=True) | Q(last_seen__lt=offline_before), user_id=user_id
+        ).update(last_seen=at)
+        if not came_online:
+            written_before = at - timedelta(seconds=settings.PRESENCE_WRITE_SECONDS)
+            Profile.objects.filter(user_id=user_id, last_seen__lt=written_before).update(last_seen=at)
+            return False
+        notify_came_online(user_id, at=at)
+    return True
+
+
+def notify_came_online(user_id: int, *, at: datetime) -> None:
+    """`user_id` came online: their contacts' open pages redraw it (live `presence`), and
+    each contact who wrote to them and asked ("Tell me when someone I write to comes
+    online") gets a "came online" notification, at most one an hour per person (one row
+    per conversation, moved to now when an hour old). Nothing of it when they hide
+    their presence, and nothing for contacts who hide theirs."""
+    if not Profile.objects.filter(user_id=user_id, show_online=True).exists():
+        return
+    conversations = {
+        (low if high == user_id else high): pk
+        for pk, low, high in Conversation.objects.for_user(user_id)
+        .exclude(user_low_id=F("user_high_id"))
+        .values_list("pk", "user_low_id", "user_high_id")
+    }
+    if not conversations:
+        return
+    live.publish_on_commit(conversations.keys(), "presence")
+    askers = set(
+        Profile.objects.filter(
+            user_id__in=conversations, notify_online=True, show_online=True,
+            user__sent_messages__receiver_id=user_id,
+        ).values_list("user_id", flat=True).distinct()
+    )  # fmt: skip
+    if not askers:
+        return
+    hour_ago = at - timedelta(seconds=settings.PRESENCE_NOTIFY_EVERY_SECONDS)
+    online = Notification.objects.filter(kind=Notification.Kind.ONLINE, user_id__in=askers)
+    online.filter(conversation_id__in=[conversations[pk] for pk in askers], created_at__lt=hour_ago).update(
+        created_at=at, read=False, actor_id=user_id
+    )
+    # The first one for a person; a row there already (recent, or just moved) wins.
+    Notification.objects.bulk_create(
+        [
+            Notification(user_id=pk, actor_id=user_id, conversation_id=conversations[pk], kind=Notification.Kind.ONLINE, created_at=at)
+            for pk in sorted(askers)
+        ],
+        ignore_conflicts=True,
+    )
+    forget_badges_on_commit(*askers)
+    live.publish_on_commit(askers, "notifications")
+
+
 # --- Called by signals ------------------------------------------------------------
 
 
@@ -389,7 +540,10 @@ def notify_receiver(message: Message) -> None:
     if message.is_note_to_self:
         return
     kind = Notification.Kind.REPLY if message.parent_message_id else Notification.Kind.MESSAGE
-    Notification.objects.create(user_id=message.receiver_id, message=message, kind=kind, created_at=message.timestamp)
+    Notification.objects.create(
+        user_id=message.receiver_id, actor_id=message.sender_id, conversation_id=message.conversation_id,
+        message=message, kind=kind, created_at=message.timestamp,
+    )  # fmt: skip
     forget_badges_on_commit(message.receiver_id)
     live.publish_on_commit([message.receiver_id], "notifications")
 
@@ -443,9 +597,10 @@ def _next_version(conversation_id: int | None, *, pair=None, last_message_at=Non
             )
             assignments.append(
                 f"notif_{side} = (SELECT COUNT(*) FROM {notes} n INNER JOIN {messages} m ON m.id = n.message_id"
-                f" WHERE m.conversation_id = {table}.id AND n.user_id = {table}.user_{side}_id AND n.{qn('read')} = %s)"
+                f" WHERE m.conversation_id = {table}.id AND n.user_id = {table}.user_{side}_id AND n.{qn('read')} = %s"
+                f" AND n.kind IN (%s, %s))"  # read receipts and "came online" are counted apart (unread._count)
             )
-            params += [False, False]
+            params += [False, False, *Notification.MESSAGE_KINDS]
     elif person is not None and (unread or notifications):
         # A note to self never counts; the pair's own counts live in the low columns.
         for column, delta in (("unread", unread), ("notif", notifications)):

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.forms.utils import ErrorDict
 
 from . import selectors
-from .models import MAX_CONTENT_LENGTH, clean_content
+from .models import MAX_CONTENT_LENGTH, available_time_zones, clean_content, valid_time_zone
 from .search import MAX_QUERY_LENGTH
 
 User = get_user_model()
@@ -168,3 +168,42 @@ class SearchForm(forms.Form):
 
     def clean_before(self):
         return self.cleaned_data["before"] or None
+
+def time_zone_choices():
+    return [("", "My browser's time zone")] + [(name, name.replace("_", " ")) for name in sorted(available_time_zones())]
+
+
+class ProfileForm(Form):
+    """Settings → Profile. The rules (a real IANA zone, the name's length) are the model's too."""
+
+    display_name = forms.CharField(
+        label="Display name", max_length=50, required=False,
+        help_text="Shown instead of your username (which stays beside it). Leave it empty to show your username.",
+        widget=forms.TextInput(attrs={"autocomplete": "nickname", "dir": "auto"}),
+    )  # fmt: skip
+    time_zone = forms.ChoiceField(
+        label="Time zone", required=False, choices=time_zone_choices,
+        help_text="Times are shown in it. It was set from your browser when you first signed in.",
+    )  # fmt: skip
+    show_online = forms.BooleanField(
+        label="Show when I'm online", required=False,
+        help_text="Off: nobody sees when you are online or when you were last seen, and you don't see it of others.",
+    )  # fmt: skip
+    notify_online = forms.BooleanField(
+        label="Tell me when someone I write to comes online", required=False,
+        help_text="A notification, at most once an hour per person.",
+    )  # fmt: skip
+
+    def clean_display_name(self):
+        name = " ".join(self.cleaned_data["display_name"].split())
+        if "\x00" in name:
+            raise forms.ValidationError("A name can't contain NUL characters.")
+        return name
+
+    def clean_time_zone(self):
+        zone = self.cleaned_data["time_zone"]
+        try:
+            valid_time_zone(zone)
+        except forms.ValidationError as error:
+            raise forms.ValidationError(error.messages) from None
+        return zone

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import functools
+import zoneinfo
+
 from django.conf import settings
 from django.contrib.sessions.base_session import AbstractBaseSession
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator, MinLengthValidator
 from django.db import models
-from django.db.models import Case, Count, Exists, F, OuterRef, Q, Subquery, Sum, Value, When
+from django.db.models import Case, Count, Exists, F, Max, OuterRef, Q, Subquery, Sum, Value, When
 from django.urls import reverse
 from django.utils import timezone
 from django_cte import CTE, with_cte
@@ -39,19 +42,26 @@ class ConversationQuerySet(models.QuerySet):
     def with_inbox_columns(self, user):
         """Annotate the last message's id (one subquery) and the user's unread count (a kept count)."""
         last = Message.objects.filter(conversation=OuterRef("pk"), deleted_at=None).order_by("-pk").values("pk")[:1]
-        return self.select_related("user_low", "user_high").annotate(
+        return self.select_related("user_low__profile", "user_high__profile").annotate(
             last_message_id=Subquery(last),
             unread_count=Case(When(user_low=user, then=F("unread_low")), default=F("unread_high")),
         )
 
     def unread_totals(self, user_id: int) -> tuple[int, int]:
-        """The user's unread messages and unread notifications, summed from the kept counts
-        of their conversations (one query; it reads one row per conversation, never per message)."""
+        """The user's unread messages and unread notifications, in one query: summed from the
+        kept counts of their conversations (one row per conversation, never per message), and
+        the read receipts and "came online" notices counted as they are (at most one of each
+        kind per conversation, kept in place: never more rows than conversations)."""
+        in_place = (
+            Notification.objects.filter(user_id=user_id, read=False).exclude(kind__in=Notification.MESSAGE_KINDS)
+            .order_by().values("user_id").annotate(n=Count("pk")).values("n")
+        )
         row = self.filter(Q(user_low_id=user_id) | Q(user_high_id=user_id)).aggregate(
             messages=Sum(Case(When(user_low_id=user_id, then=F("unread_low")), default=F("unread_high"))),
             notifications=Sum(Case(When(user_low_id=user_id, then=F("notif_low")), default=F("notif_high"))),
+            in_place=Max(Subquery(in_place)),
         )
-        return row["messages"] or 0, row["notifications"] or 0
+        return row["messages"] or 0, (row["notifications"] or 0) + (row["in_place"] or 0)
 
 
 class ConversationManager(models.Manager.from_queryset(ConversationQuerySet)):
@@ -150,7 +160,7 @@ class MessageQuerySet(models.QuerySet):
             Message.objects.filter(parent_message=OuterRef("pk"), deleted_at=None)
             .order_by().values("parent_message").annotate(n=Count("pk")).values("n")
         )
-        joined = ("sender", "receiver", "parent_message__sender") if people else ("parent_message",)
+        joined = ("sender__profile", "receiver__profile", "parent_message__sender__profile") if people else ("parent_message",)
         return self.select_related(*joined).annotate(
             reply_count=models.functions.Coalesce(Subquery(replies), Value(0)),
             # Replies to its replies: then its count is of direct replies, and says so.
@@ -158,7 +168,7 @@ class MessageQuerySet(models.QuerySet):
         )
 
     def with_people(self):
-        return self.select_related("sender", "receiver")
+        return self.select_related("sender__profile", "receiver__profile")
 
     def thread_of(self, root: Message):
         """The root and every reply below it, at any depth, in one recursive query.
@@ -185,7 +195,7 @@ class MessageQuerySet(models.QuerySet):
         return with_cte(
             cte,
             select=cte.join(self.model, id=cte.col.id)
-            .select_related("sender", "receiver")
+            .select_related("sender__profile", "receiver__profile")
             .annotate(depth=cte.col.depth)
             .order_by("timestamp", "pk"),
         )
@@ -205,6 +215,8 @@ class UnreadMessagesManager(models.Manager):
         "sender_id",
         "sender__id",
         "sender__username",
+        "sender__profile__user_id",
+        "sender__profile__display_name",
     )
 
     def get_queryset(self):
@@ -214,7 +226,7 @@ class UnreadMessagesManager(models.Manager):
         return (
             self.get_queryset()
             .filter(receiver=user)
-            .select_related("sender")
+            .select_related("sender__profile")
             .only(*self.INBOX_FIELDS)
             .order_by("-timestamp", "-pk")
         )
@@ -328,12 +340,35 @@ class Message(models.Model):
 
 
 class Notification(models.Model):
+    """Something for `user` to know, done by `actor`.
+
+    "message" and "reply": one per message received (`message` is it). "read" (the
+    actor read your messages: `message` is the newest of them) and "online" (the actor
+    came online) are one per conversation, updated in place: moved to now and unread again.
+    """
+
     class Kind(models.TextChoices):
         MESSAGE = "message", "New message"
         REPLY = "reply", "New reply"
+        READ = "read", "Read"
+        ONLINE = "online", "Came online"
+
+    # The kinds kept once per (user, conversation), updated in place rather than repeated.
+    IN_PLACE_KINDS = (Kind.READ, Kind.ONLINE)
+    # The kinds about one message: read with it, and kept in the conversation's counts
+    # (Conversation.notif_low/notif_high); the others are counted apart (unread._count).
+    MESSAGE_KINDS = (Kind.MESSAGE, Kind.REPLY)
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
-    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="notifications")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications"
+    )
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications"
+    )
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.MESSAGE)
     created_at = models.DateTimeField(default=timezone.now)
     read = models.BooleanField(default=False)
@@ -343,10 +378,75 @@ class Notification(models.Model):
         indexes = [
             models.Index(fields=["user", "-created_at"], name="notif_user_recent_idx"),
             models.Index(fields=["user"], condition=Q(read=False), name="notif_unread_idx"),
+            models.Index(fields=["user", "kind", "-created_at"], name="notif_user_kind_recent_idx"),
+        ]
+        constraints = [
+            # However many messages are read at once, or by how many tabs concurrently:
+            # one "read" (and one "online") notification per person and conversation.
+            models.UniqueConstraint(
+                fields=["user", "kind", "conversation"],
+                condition=Q(kind__in=["read", "online"]),
+                name="notif_one_per_conversation",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} for {self.user}"
+
+
+def valid_time_zone(name: str) -> None:
+    if name and (len(name) > 64 or name not in available_time_zones()):
+        raise ValidationError("Choose a time zone from the list (e.g. Europe/Paris).", code="time_zone")
+
+
+@functools.lru_cache(maxsize=1)
+def available_time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+class ProfileQuerySet(models.QuerySet):
+    def with_counts(self):
+        """Each profile's messages sent and notifications, one subquery each (the admin's list)."""
+        sent = Message.objects.filter(sender=OuterRef("pk")).order_by().values("sender").annotate(n=Count("pk")).values("n")
+        notifications = (
+            Notification.objects.filter(user=OuterRef("pk")).order_by().values("user").annotate(n=Count("pk")).values("n")
+        )
+        return self.select_related("user").annotate(
+            message_count=models.functions.Coalesce(Subquery(sent), Value(0)),
+            notification_count=models.functions.Coalesce(Subquery(notifications), Value(0)),
+        )
+
+
+class Profile(models.Model):
+    """One per user (created with the user: signals.user_post_save, and migration 0005 for
+    the users who existed), keyed by the user."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="profile")
+    display_name = models.CharField(
+        max_length=50, blank=True, help_text="Shown instead of your username, with the username beside it."
+    )
+    time_zone = models.CharField(
+        max_length=64, blank=True, validators=[valid_time_zone],
+        help_text="Times are shown in it. Set from your browser when you first sign in.",
+    )  # fmt: skip
+    show_online = models.BooleanField(
+        "Show when I'm online", default=True,
+        help_text="Off: nobody sees when you are online or were last seen, and you don't see it of others.",
+    )  # fmt: skip
+    notify_online = models.BooleanField(
+        "Tell me when someone I write to comes online", default=False,
+        help_text="At most once an hour per person.",
+    )  # fmt: skip
+    # Written by the heartbeat at most once a minute (presence.py); the cache knows better in between.
+    last_seen = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = ProfileQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return self.display_name or self.user.username
+
+    def clean(self):
+        self.display_name = " ".join(self.display_name.split())
 
 
 class MessageHistory(models.Model):

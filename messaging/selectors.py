@@ -23,7 +23,7 @@ from django.utils.timesince import timesince
 from django.urls import reverse
 from knox.models import AuthToken
 
-from . import search
+from . import presence, search
 from .diffing import Chunk, word_diff
 from .models import Conversation, Message, MessageHistory, Notification
 from .templatetags.chat import message_text
@@ -92,6 +92,8 @@ def conversations_page(user, *, cursor: str | None = None, size: int = PAGE_SIZE
         if last is not None:
             # One of the two people, already loaded: reading its name costs no query.
             last.sender = conversation.user_low if last.sender_id == conversation.user_low_id else conversation.user_high
+    # "online" or "last seen …" on each row, where both people show it: one cache round trip.
+    presence.attach([c.partner for c in conversations.items], viewer=user)
     return conversations
 
 
@@ -191,11 +193,18 @@ def search_messages(
         rank, pk = anchor
         rows = rows.filter(Q(search_rank__lt=rank) | Q(search_rank=rank, pk__lt=pk))
     found = list(
-        rows.select_related("sender", "conversation__user_low", "conversation__user_high")
+        rows.select_related("sender__profile", "conversation__user_low__profile", "conversation__user_high__profile")
         .order_by("-search_rank", "-pk")[: size + 1]
     )
     next_before = search_anchor(found[size - 1]) if len(found) > size else None
     return SearchPage(q, found[:size], parsed.words, next_before, is_first=not before, conversation=conversation)
+
+def partner_presence(user, conversation: Conversation):
+    """The other person of the conversation, with their `presence` (None where hidden: their
+    switch or the reader's is off, or notes to self), for the conversation's header."""
+    partner = conversation.other(user)
+    presence.attach([partner], viewer=user)
+    return partner
 
 
 def day_label(moment) -> str:
@@ -452,9 +461,17 @@ def history_page(message: Message, *, before: int | None = None) -> HistoryPage:
     return HistoryPage(versions, shown[-1].pk if more else None, is_first=not before)
 
 
-def notifications_page(user, *, cursor: str | None = None, size: int = PAGE_SIZE) -> Page:
+NOTIFICATION_KINDS = dict(Notification.Kind.choices)
+
+
+def notifications_page(user, *, cursor: str | None = None, size: int = PAGE_SIZE, kind: str | None = None) -> Page:
+    """The user's notifications, newest first (a "read" or "came online" one moves up when
+    it is updated in place); only those of `kind` when given (one of Notification.Kind)."""
+    notifications = Notification.objects.filter(user=user)
+    if kind in NOTIFICATION_KINDS:
+        notifications = notifications.filter(kind=kind)
     return keyset_page(
-        Notification.objects.filter(user=user).select_related("message__sender"),
+        notifications.select_related("message__sender__profile", "actor__profile"),
         field="created_at", cursor=cursor, size=size,
     )  # fmt: skip
 

@@ -15,7 +15,7 @@ from django.core import signing
 from django.core.cache import cache
 from django.db import transaction
 
-from . import live
+from . import live, presence
 from .models import Conversation
 from .sessions import cache_key as session_cache_key
 from .sessions import live_session_user_id, session_key_of
@@ -141,8 +141,10 @@ def badge_count_for_token(request) -> UnreadCounts | None:
     user_id = _token_user_id(request.headers.get(BADGE_TOKEN_HEADER), session_key) if session_key else None
     if user_id is None:
         return None
-    keys = [session_cache_key(session_key), generation_key(user_id), badge_key(user_id)]
+    keys = [session_cache_key(session_key), generation_key(user_id), badge_key(user_id), presence.presence_key(user_id)]
     found = cache.get_many(keys)
     if live_session_user_id(found.get(keys[0])) != user_id:
         return None  # logged out, password changed, account deleted, expired, or not cached
+    # The open tab's heartbeat: read in the same round trip, written at most once a minute.
+    presence.heartbeat(user_id, found=found)
     return unread_counts(user_id, found=found)

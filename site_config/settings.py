@@ -199,6 +199,14 @@ LIVE_RETRY_MS = 2000
 LIVE_QUEUE_SIZE = 100
 LIVE_SAFETY_POLL_SECONDS = 60
 
+# Presence (messaging/presence.py): online while a tab's stream is open or it was seen this
+# recently (its badge poll, its stream's ping); the heartbeat writes Profile.last_seen at
+# most once per PRESENCE_WRITE_SECONDS; a "came online" notification at most once per
+# PRESENCE_NOTIFY_EVERY_SECONDS per person.
+PRESENCE_ONLINE_SECONDS = env.int("PRESENCE_ONLINE_SECONDS", default=120)
+PRESENCE_WRITE_SECONDS = 60
+PRESENCE_NOTIFY_EVERY_SECONDS = 3600
+
 # Django's cached_db sessions, recording each session's user (messaging/sessions.py): a
 # cache read proves a session is alive, and every session of a user can be ended at once.
 # Trusted only because the cache is shared (Redis) or there is one process (LocMemCache).
@@ -215,6 +223,8 @@ AUTH_PASSWORD_VALIDATORS = [
 if TESTING:
     # Hashing cost is not what the suite measures.
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Ours loads the profile with the user; Django's stays for sessions it signed in before.
+AUTHENTICATION_BACKENDS = ["messaging.backends.ModelBackend", "django.contrib.auth.backends.ModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "messaging:inbox"
 LOGOUT_REDIRECT_URL = "login"

@@ -36,7 +36,7 @@ class TokenAuthentication(auth.TokenAuthentication):
             raise exceptions.AuthenticationFailed("Invalid token.")
         text = token.decode("ascii")
         digest = hash_token(text)
-        candidates = AuthToken.objects.filter(token_key=text[: CONSTANTS.TOKEN_KEY_LENGTH]).select_related("user")
+        candidates = AuthToken.objects.filter(token_key=text[: CONSTANTS.TOKEN_KEY_LENGTH]).select_related("user__profile")
         for auth_token in candidates:
             if compare_digest(digest, auth_token.digest):
                 if auth_token.expiry is not None and auth_token.expiry <= timezone.now():

@@ -15,6 +15,7 @@ from rest_framework import serializers
 from .. import actions
 from ..models import Notification
 from ..search import MAX_QUERY_LENGTH
+from ..templatetags.chat import display_name
 
 MAX_ID = 2**63 - 1
 
@@ -22,6 +23,24 @@ MAX_ID = 2**63 - 1
 def message_id(**kwargs):
     """A row id: bounded, so a huge number is a 400 rather than an out-of-range query."""
     return serializers.IntegerField(min_value=1, max_value=MAX_ID, **kwargs)
+
+
+class DisplayNameField(serializers.CharField):
+    """A person's display name, or their username when they have none (from the profile
+    loaded with them: never a query)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("read_only", True)
+        kwargs.setdefault("help_text", "Their display name, or their username when they have none.")
+        super().__init__(**kwargs)
+
+    def to_representation(self, person):
+        return display_name(person)
+
+
+class PresenceSerializer(serializers.Serializer):
+    online = serializers.BooleanField()
+    last_seen = serializers.DateTimeField(allow_null=True, help_text="To the minute; null when never seen.")
 
 
 # --- Messages ---------------------------------------------------------------------------
@@ -33,6 +52,7 @@ class MessageSummarySerializer(serializers.Serializer):
     id = serializers.IntegerField()
     conversation = serializers.IntegerField(source="conversation_id")
     sender = serializers.CharField(source="sender.username")
+    sender_display_name = DisplayNameField(source="sender")
     content = serializers.CharField()
     sent_at = serializers.DateTimeField(source="timestamp")
     parent = serializers.IntegerField(source="parent_message_id", allow_null=True)
@@ -121,6 +141,11 @@ class LastMessageSerializer(serializers.Serializer):
 class ConversationSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     partner = serializers.CharField(source="partner.username", help_text="The other person (you, for notes to self).")
+    partner_display_name = DisplayNameField(source="partner")
+    partner_presence = PresenceSerializer(
+        source="partner.presence", allow_null=True,
+        help_text="Online, or when last seen; null when they or you hide it (Settings), and for notes to self.",
+    )  # fmt: skip
     last_message = LastMessageSerializer(allow_null=True)
     last_message_at = serializers.DateTimeField()
     unread_count = serializers.IntegerField()
@@ -139,8 +164,13 @@ class NotificationSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     kind = serializers.ChoiceField(choices=Notification.Kind.choices)
     read = serializers.BooleanField()
-    created_at = serializers.DateTimeField()
-    message = MessageSummarySerializer()
+    created_at = serializers.DateTimeField(help_text="A read or came-online notification moves to when it last happened.")
+    actor = serializers.CharField(source="actor.username", allow_null=True, help_text="Who sent, read or came online.")
+    actor_display_name = DisplayNameField(source="actor", allow_null=True)
+    conversation = serializers.IntegerField(source="conversation_id", allow_null=True)
+    message = MessageSummarySerializer(
+        allow_null=True, help_text="The message (for a read one: the newest of yours they read); null when came online.",
+    )  # fmt: skip
 
 
 class NotificationPageSerializer(CursorPageSerializer):
@@ -166,6 +196,10 @@ class MarkedSerializer(serializers.Serializer):
 class MeSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     username = serializers.CharField()
+    display_name = serializers.CharField(allow_blank=True)
+    time_zone = serializers.CharField(allow_blank=True)
+    show_online = serializers.BooleanField()
+    notify_online = serializers.BooleanField()
     date_joined = serializers.DateTimeField()
     unread_count = serializers.IntegerField()
 

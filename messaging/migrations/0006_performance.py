@@ -39,7 +39,7 @@ def fill_counts(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('messaging', '0004_search'),
+        ('messaging', '0005_profile'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

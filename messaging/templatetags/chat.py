@@ -5,13 +5,15 @@ other person, always through these tags (the signed-in user comes from the conte
 """
 
 from django import template
+from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.html import escape, urlize
+from django.utils.html import escape, format_html, urlize
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import normalize_newlines
 
+from ..presence import profile_of
 from ..rendering import RowTemplate
 from ..search import WORD
 
@@ -40,12 +42,30 @@ def _viewer_id(context):
     return getattr(user, "pk", None)
 
 
+def display_name(person) -> str:
+    """The person's display name, or their username when they have none. Read from the
+    profile loaded with them (select_related): never a query."""
+    profile = profile_of(person)
+    return (profile.display_name if profile is not None else "") or person.username
+
+
 @register.simple_tag(takes_context=True)
 def name_for(context, person, you="You"):
     """`person` as the reader sees them: `you` ("You" by default) for themselves, else their name."""
     if not hasattr(person, "pk"):
         return ""
-    return you if person.pk == _viewer_id(context) else person.username
+    return you if person.pk == _viewer_id(context) else display_name(person)
+
+
+@register.simple_tag
+def person_label(person):
+    """Where there is room: the display name with the username beside it, muted."""
+    if not hasattr(person, "pk"):
+        return ""
+    name = display_name(person)
+    if name == person.username:
+        return name
+    return format_html('{} <span class="text-body-secondary small fw-normal username">@{}</span>', name, person.username)
 
 
 @register.simple_tag(takes_context=True)
@@ -53,7 +73,15 @@ def conversation_name(context, conversation):
     """What a conversation is called in lists and titles: the other person, or "Notes to self"."""
     if conversation.is_self:
         return "Notes to self"
-    return conversation.other_by_id(_viewer_id(context)).username
+    return display_name(conversation.other_by_id(_viewer_id(context)))
+
+
+@register.simple_tag(takes_context=True)
+def conversation_label(context, conversation):
+    """A conversation in a list: the other person's name with their username, or "Notes to self"."""
+    if conversation.is_self:
+        return "Notes to self"
+    return person_label(conversation.other_by_id(_viewer_id(context)))
 
 
 @register.simple_tag(takes_context=True)
@@ -61,7 +89,7 @@ def conversation_heading(context, conversation):
     """The heading of a conversation's page."""
     if conversation.is_self:
         return "Notes to self"
-    return f"Conversation with {conversation.other_by_id(_viewer_id(context)).username}"
+    return format_html("Conversation with {}", person_label(conversation.other_by_id(_viewer_id(context))))
 
 
 # --- A message as it stands in a conversation ---------------------------------------------------
@@ -121,7 +149,7 @@ class MessageViews:
             if key[0] is None:
                 name = SafeString("")
             else:
-                name = self.names[key] = SafeString(you if key[0] == self.viewer_id else escape(person.username))
+                name = self.names[key] = SafeString(you if key[0] == self.viewer_id else escape(display_name(person)))
         return name
 
     def __call__(self, message) -> dict:
@@ -233,3 +261,39 @@ def highlight(value, words):
     if end < len(text):
         parts.append("…")
     return mark_safe("".join(parts).replace("\n", " "))
+
+
+@register.simple_tag(takes_context=True)
+def notification_title(context, notification):
+    """What a notification says happened, in the reader's words ("bob read your messages")."""
+    actor = notification.actor or (notification.message.sender if notification.message else None)
+    who = name_for(context, actor) if actor is not None else "Someone"
+    Kind = type(notification).Kind
+    return {
+        Kind.MESSAGE: f"New message from {who}",
+        Kind.REPLY: f"New reply from {who}",
+        Kind.READ: f"{who} read your messages",
+        Kind.ONLINE: f"{who} came online",
+    }.get(notification.kind, notification.get_kind_display())
+
+
+@register.simple_tag
+def notification_url(notification):
+    """Where a notification leads: the message, or the conversation (at the newest message read)."""
+    if notification.message_id and notification.message is not None:
+        return notification.message.get_around_url()
+    if notification.conversation_id:
+        return reverse("messaging:conversation-detail", args=[notification.conversation_id]) + "#send-form"
+    return reverse("messaging:notifications")
+
+
+@register.simple_tag
+def presence_text(presence):
+    """ "online", "last seen 5 minutes ago", or "" (hidden, or never seen)."""
+    if presence is None:
+        return ""
+    if presence.online:
+        return "online"
+    if presence.last_seen is None:
+        return ""
+    return f"last seen {naturaltime(presence.last_seen)}"

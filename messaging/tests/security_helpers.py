@@ -21,7 +21,7 @@ from django.db import connections, models, transaction
 from django.test import Client
 from knox.models import AuthToken
 
-from messaging.models import Conversation, Message, MessageHistory, Notification
+from messaging.models import Conversation, Message, MessageHistory, Notification, Profile
 
 User = get_user_model()
 PASSWORD = "pw-for-tests-123"  # conftest.make_user's default
@@ -66,7 +66,13 @@ def db_state(*, include_read: bool = True) -> dict:
                 "pk", "sender_id", "receiver_id", "conversation_id", "parent_message_id", "content", "edited", *read
             )
         ),
-        "notifications": sorted(Notification.objects.values_list("pk", "user_id", "message_id", "kind", *read)),
+        # Marking read also tells the sender (a "read" notification): part of what opening may change.
+        "notifications": sorted(
+            (Notification.objects if include_read else Notification.objects.exclude(kind="read"))
+            .values_list("pk", "user_id", "message_id", "kind", *read)
+        ),
+        # Not last_seen: the badge poll is the heartbeat, by design.
+        "profiles": sorted(Profile.objects.values_list("user_id", "display_name", "time_zone", "show_online", "notify_online")),
         "history": sorted(MessageHistory.objects.values_list("pk", "message_id", "old_content", "edited_by_id")),
         "conversations": sorted(
             Conversation.objects.values_list("pk", "user_low_id", "user_high_id", *version)

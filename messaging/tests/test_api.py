@@ -289,7 +289,7 @@ def test_mark_a_conversation_read(alice, bob, bob_api, message):
     assert bob_api.post(url).json() == {"marked": 1}
     assert bob_api.post(url).json() == {"marked": 0}
     assert bob_api.get(reverse("api:me")).json()["unread_count"] == 0
-    assert Notification.objects.get(message=message).read
+    assert Notification.objects.get(message=message, user=bob).read
 
 
 def test_notifications_read_one_and_all(alice, bob, bob_api, message):

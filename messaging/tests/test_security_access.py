@@ -138,6 +138,7 @@ ROUTES: dict[str, Route] = {
     "messaging:conversation-poll": Route(
         "login", GET, obj="conversation", others=("bob",), get_effect="marks-read"
     ),
+    "messaging:conversation-presence": Route("login", GET, obj="conversation", others=("bob",)),
     "messaging:message-detail": Route("login", GET, obj="message", others=("bob",)),
     "messaging:message-reply": Route(
         "login", GET_POST, obj="message", actor="bob", others=("alice",), post=lambda ctx: {"content": "csrf probe"}
@@ -159,6 +160,9 @@ ROUTES: dict[str, Route] = {
         "login", POST, obj="notification", actor="bob", strangers=("carol", "alice"), post=lambda ctx: {}
     ),
     "messaging:settings": Route("login", GET),
+    "messaging:profile-settings": Route(
+        "login", GET_POST, post=lambda ctx: {"display_name": "Alice A", "time_zone": "Europe/Paris", "show_online": "on"},
+    ),
     "messaging:api-tokens": Route("login", GET_POST, post=lambda ctx: {"expires_in": "30"}),
     "messaging:api-token-revoke": Route(
         "login", POST, post=lambda ctx: {"token": ctx["token"].token_key},

@@ -15,7 +15,8 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from .. import actions, selectors
 from ..access import get_api_token_for
-from ..forms import ApiTokenForm, DeleteAccountForm, RevokeApiTokenForm, LoginForm, PasswordChangeForm, SignupForm
+from ..forms import ApiTokenForm, DeleteAccountForm, LoginForm, PasswordChangeForm, ProfileForm, RevokeApiTokenForm, SignupForm
+from ..models import Profile
 from ..ratelimit import LIMIT_MESSAGES, rate_limited
 from .responses import answer_form, private, render_page
 
@@ -33,6 +34,20 @@ class LoginView(auth_views.LoginView):
 
     def post(self, request, *args, **kwargs):
         return refusable_post(self, request, "login")
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        # signals.user_logged_in gave an empty profile the browser's zone; a profile's zone wins.
+        profile = Profile.objects.filter(user_id=form.get_user().pk).only("time_zone").first()
+        return with_time_zone_cookie(response, profile.time_zone if profile else "")
+
+
+def with_time_zone_cookie(response, zone: str):
+    """The `tz` cookie (middleware.ReaderTimeZoneMiddleware reads it) says the profile's zone:
+    the pages after this one show times in it. app.js keeps it so (base.html's data-profile-tz)."""
+    if zone:
+        response.set_cookie("tz", zone, max_age=365 * 24 * 3600, samesite="Lax")
+    return response
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):
@@ -70,7 +85,7 @@ def signup(request):
     form = SignupForm(request.POST or None)
 
     def done(user):
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user, backend="messaging.backends.ModelBackend")
         flash.success(request, f"Welcome, {user.username}! Write your first message below.")
         return redirect("messaging:compose")
 
@@ -85,8 +100,41 @@ def signup(request):
 def account_settings(request):
     """Settings: API tokens (their forms post to api_tokens and api_token_revoke) and the
     danger zone (its form posts to delete_user)."""
-    context = {"form": DeleteAccountForm(user=request.user), "token_form": ApiTokenForm(), "tokens": selectors.api_tokens(request.user)}
+    context = {
+        "form": DeleteAccountForm(user=request.user), "token_form": ApiTokenForm(), "tokens": selectors.api_tokens(request.user),
+        "profile_form": profile_form_for(request.user),
+    }  # fmt: skip
     return render(request, "messaging/settings.html", context)
+
+
+def profile_form_for(user, data=None) -> ProfileForm:
+    profile = actions.create_profile(user) if not hasattr(user, "profile") else user.profile
+    initial = {f: getattr(profile, f) for f in ("display_name", "time_zone", "show_online", "notify_online")}
+    return ProfileForm(data, initial=initial)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
+def profile_settings(request):
+    """Settings → Profile: display name, time zone, what others see of your presence (also
+    its own page, where a plain POST with errors comes back). A plain POST redirects to
+    Settings; htmx gets the section back, saying it was saved."""
+
+    def done(profile):
+        if not request.htmx:
+            flash.success(request, "Your profile was saved.")
+            response = redirect(f"{reverse('messaging:settings')}#profile-settings")
+        else:
+            request.user.profile = profile
+            response = render(request, "messaging/profile_settings.html#profile-settings", {"form": profile_form_for(request.user), "saved": True})
+        return with_time_zone_cookie(response, profile.time_zone)
+
+    return answer_form(
+        request, profile_form_for(request.user, request.POST), template="messaging/profile_settings.html",
+        fragment="profile-settings", done=done,
+        write=lambda data: actions.update_profile(request.user, **data),
+    )
 
 
 @login_required

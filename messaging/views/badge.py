@@ -11,6 +11,7 @@ from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
+from .. import presence
 from ..unread import BADGE_TOKEN_HEADER, badge_count_for_token, badge_token
 from .responses import private
 
@@ -39,6 +40,7 @@ def unread_badge_for_session(request):
     signed-in request. It hands out a new token in a header, which app.js gives to the next polls."""
     if not request.htmx:
         return redirect("messaging:inbox")
+    presence.heartbeat(request.user.pk)  # the open tab's heartbeat
     response = render(request, "base.html#badge-poll")  # the counts come from context_processors.unread
     response[BADGE_TOKEN_HEADER] = badge_token(request.user.pk, request.session.session_key)
     return private(response)

@@ -18,7 +18,7 @@ from ..access import get_conversation_for
 from ..caching import cached_per_session
 from ..forms import ComposeForm, MessageForm
 from ..pagination import parse_int
-from .responses import answer_form, render_page
+from .responses import answer_form, render_page, wants_fragment
 
 UNREAD_CHANGED = "unread-changed"
 
@@ -70,6 +70,8 @@ def conversation_detail(request, conversation_id):
         conversation.refresh_from_db(fields=["version"])
         page.version = conversation.version
     context = {**vars(page), "form": MessageForm(), "first_unread_id": first_unread}
+    if not wants_fragment(request):
+        context["partner"] = selectors.partner_presence(request.user, conversation)  # for the header
     response = render_page(request, "messaging/conversation.html", context, fragment="message-list")
     return trigger_client_event(response, UNREAD_CHANGED) if request.htmx else response
 
@@ -163,3 +165,17 @@ def conversation_poll(request, conversation_id):
     context = changes_context(request, conversation, since=since, until=conversation.version)
     response = render(request, "messaging/conversation.html#message-changes", context)
     return trigger_client_event(response, UNREAD_CHANGED)
+
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request")
+def conversation_presence(request, conversation_id):
+    """The header's "online" / "last seen …" of the other person (nothing where it is hidden),
+    redrawn by the stream's `presence` events and the slow poll."""
+    conversation = get_conversation_for(request.user, conversation_id)
+    if not request.htmx:
+        return redirect(conversation)
+    partner = selectors.partner_presence(request.user, conversation)
+    context = {"conversation": conversation, "partner": partner}
+    return render(request, "messaging/conversation.html#partner-presence", context)

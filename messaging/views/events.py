@@ -9,12 +9,11 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpResponse, StreamingHttpResponse
 
-from .. import live
+from .. import live, presence
 from ..sessions import SessionStore, live_session_user_id, session_key_of
 
 
-def streams_key(user_id: int) -> str:
-    return f"live-streams:{user_id}"
+streams_key = presence.streams_key  # how many streams a user has open: also "online"
 
 
 async def event_stream(request):
@@ -42,6 +41,7 @@ async def event_stream(request):
         await _leave(key)
         return HttpResponse(status=204)
     live.ensure_relay()
+    await _heartbeat(user_id)  # a tab opened: online at once
     response = StreamingHttpResponse(_events(user_id, session_key, key), content_type="text/event-stream")
     response["Cache-Control"] = "no-store"
     response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
@@ -54,6 +54,8 @@ async def _events(user_id: int, session_key: str, streams: str):
     try:
         # Ask the browser to come back quickly after a drop; the page then catches up.
         yield f"retry: {settings.LIVE_RETRY_MS}\n: hello\n\n".encode()
+        loop = asyncio.get_running_loop()
+        last_beat = loop.time()
         while True:
             try:
                 event = await asyncio.wait_for(queue.get(), timeout=settings.LIVE_HEARTBEAT_SECONDS)
@@ -63,10 +65,17 @@ async def _events(user_id: int, session_key: str, streams: str):
                     yield live.Event("signed-out").encode()
                     return
                 await cache.atouch(streams, settings.LIVE_HEARTBEAT_SECONDS * 3)
+                await _heartbeat(user_id)
+                last_beat = loop.time()
                 # Proxies close idle connections; the page learns the stream is alive.
                 yield b"event: ping\ndata: \n\n"
                 continue
             yield event.encode()
+            if loop.time() - last_beat >= settings.LIVE_HEARTBEAT_SECONDS:
+                # A busy stream never times out into a ping: it beats between its events.
+                await cache.atouch(streams, settings.LIVE_HEARTBEAT_SECONDS * 3)
+                await _heartbeat(user_id)
+                last_beat = loop.time()
     finally:
         live.hub.unsubscribe(user_id, handle)
         await _leave(streams)
@@ -80,6 +89,11 @@ async def _signed_in_user_id(session_key: str) -> int | None:
     connection, if a miss opened one, closes at the next request signal (CONN_MAX_AGE=0):
     an open stream holds none."""
     return await sync_to_async(lambda: live_session_user_id(SessionStore(session_key).load()))()
+
+
+async def _heartbeat(user_id: int) -> None:
+    """The tab is open (presence.heartbeat: the cache, and the database at most once a minute)."""
+    await sync_to_async(presence.heartbeat)(user_id)
 
 
 async def _leave(key: str) -> None:

@@ -383,7 +383,8 @@
 
   // --- The reader's time zone and fresh relative times --------------------------------------
   try {
-    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    // The profile's zone (Settings) wins over the browser's once it is set.
+    var zone = body.getAttribute("data-profile-tz") || Intl.DateTimeFormat().resolvedOptions().timeZone;
     if (zone && document.cookie.indexOf("tz=" + zone) === -1) {
       document.cookie = "tz=" + zone + "; path=/; max-age=31536000; samesite=lax";
     }

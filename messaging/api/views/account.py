@@ -6,7 +6,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
-from ... import actions, selectors
+from ... import actions, presence, selectors
 from ...forms import DeleteAccountForm
 from ...unread import unread_badge_count
 from .. import serializers as s
@@ -20,7 +20,11 @@ class MeView(ApiView):
     @extend_schema(operation_id="get_me", responses=answers({200: s.MeSerializer}), summary="Who you are")
     def get(self, request):
         user = request.user
-        me = {"id": user.pk, "username": user.username, "date_joined": user.date_joined, "unread_count": unread_badge_count(user)}
+        profile = presence.profile_of(user) or actions.create_profile(user)
+        me = {
+            "id": user.pk, "username": user.username, "date_joined": user.date_joined, "unread_count": unread_badge_count(user),
+            **{f: getattr(profile, f) for f in ("display_name", "time_zone", "show_online", "notify_online")},
+        }  # fmt: skip
         return Response(s.MeSerializer(me).data)
 
     @extend_schema(
