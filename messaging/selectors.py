@@ -19,14 +19,13 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import escape
 from django.utils.safestring import SafeString
-from django.utils.timesince import timesince
 from django.urls import reverse
 from knox.models import AuthToken
 
 from . import presence, search
 from .diffing import Chunk, word_diff
 from .models import Conversation, Message, MessageHistory, Notification
-from .templatetags.chat import message_text
+from .templatetags.chat import display_name, message_text
 from .pagination import PAGE_SIZE, AnchoredPage, Page, anchored_page, keyset_page
 from .threads import Node, Outline, Run, build_tree, outline, runs_of, walk
 
@@ -358,7 +357,7 @@ def thread_page(root: Message, *, viewer, after: int | None = None, size: int = 
         for row in Message.objects.filter(pk__in=piece).values_list("id", "content", "timestamp", "edited", "deleted_at")
     }
     people = {root.sender_id: root.sender, root.receiver_id: root.receiver}
-    names = {pk: (escape("You" if pk == viewer.pk else u.username), escape("you" if pk == viewer.pk else u.username))
+    names = {pk: (escape("You" if pk == viewer.pk else display_name(u)), escape("you" if pk == viewer.pk else display_name(u)))
              for pk, u in people.items()}  # fmt: skip (escape() returns SafeStrings)
     # Replying from the thread page: without JavaScript, the reply goes back there.
     query = f"?thread={root.pk}"
@@ -377,7 +376,8 @@ class _ThreadRows:
         self.reply_query, self.hx_reply_query = reply_query, hx_reply_query
         self.now = timezone.now()
         self.zone = timezone.get_current_timezone()
-        self.ago: dict[int, str] = {}  # timesince by whole minutes: replies close in time share it
+        self.today = self.now.astimezone(self.zone).date()
+        self.when: dict = {}  # by whole minute: replies close in time share their labels
         self.reply_url = _Urls("messaging:message-reply")
         self.history_url = _Urls("messaging:message-history")
         self.closes = [SafeString(""), SafeString("</div>")]
@@ -399,7 +399,7 @@ class _ThreadRows:
             "name_you": name_you,
             "to": self.names[shape.sender[parent]][1] if parent in shape.sender else "",
             "iso": timestamp.astimezone(self.zone).isoformat(),
-            "ago": self._ago(timestamp),
+            **self._when(timestamp),
             "body": message_text(content),
             "reply": SafeString(self.reply_url(text) + self.reply_query),
             "reply_hx": SafeString(self.reply_url(text) + self.hx_reply_query),
@@ -407,12 +407,16 @@ class _ThreadRows:
             "close": self.closes[closes],
         }
 
-    def _ago(self, timestamp) -> str:
-        minutes = int((self.now - timestamp).total_seconds() // 60)
-        ago = self.ago.get(minutes)
-        if ago is None:
-            ago = self.ago[minutes] = timesince(timestamp, self.now)
-        return ago
+    def _when(self, timestamp) -> dict:
+        """As in the conversation: the clock time in the reader's zone (with the day when it is
+        not today), the full date and zone in the tooltip."""
+        local = timestamp.astimezone(self.zone)
+        minute = local.replace(second=0, microsecond=0)
+        when = self.when.get(minute)
+        if when is None:
+            label = local.strftime("%H:%M") if local.date() == self.today else date_format(local, "j M, H:i")
+            when = self.when[minute] = {"hm": label, "title": date_format(local, "l j F Y, H:i T")}
+        return when
 
 
 @dataclass

@@ -457,7 +457,7 @@ def test_api_search_pages_and_access(corpus, alice, alice_api, carol_api, django
     body = response.json()
     assert len(body["results"]) == 4 and body["next"] and "before=" in body["next"]
     first = body["results"][0]
-    assert set(first) == {"id", "conversation", "sender", "content", "sent_at", "parent", "partner", "rank"}
+    assert set(first) == {"id", "conversation", "sender", "sender_display_name", "content", "sent_at", "parent", "partner", "rank"}
     seen = [r["id"] for r in body["results"]]
     while body["next"]:
         body = alice_api.get(body["next"]).json()

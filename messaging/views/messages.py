@@ -159,7 +159,7 @@ def thread_detail(request, message_id):
     return render_page(request, "messaging/thread.html", context, fragment="thread-piece" if after else "thread-replies")
 
 
-THREAD_ROW_FIELDS = ("id", "anchor", "name", "name_you", "to", "iso", "ago", "body", "reply", "reply_hx", "history", "close")
+THREAD_ROW_FIELDS = ("id", "anchor", "name", "name_you", "to", "iso", "hm", "title", "body", "reply", "reply_hx", "history", "close")
 
 
 def thread_context(root, page, *, after: int | None) -> dict:
