@@ -89,6 +89,13 @@
     }) || (elt.matches && elt.matches("form"));
   }
 
+  // An element a request from inside it is about to replace (Edit or Delete pressed): the
+  // answer goes to the element it was aimed at, which must still be on the page.
+  function awaitsAnswer(elt) {
+    var inflight = elt.id && elt.querySelectorAll ? elt.querySelectorAll(".htmx-request") : [];
+    return Array.prototype.some.call(inflight, function (link) { return link.getAttribute("hx-target") === "#" + elt.id; });
+  }
+
   // A live redraw never takes away a form someone is using (an inline edit, a reply being
   // typed): its Save or Cancel brings the fresh version.
   body.addEventListener("htmx:oobBeforeSwap", function (evt) {
@@ -100,17 +107,15 @@
       var existing = document.getElementById(incoming.id);
       if (existing) {
         evt.detail.shouldSwap = false;
-        if (!holdsTypedText(existing)) htmx.swap(existing, incoming.outerHTML, { swapStyle: "outerHTML" });
+        if (!holdsTypedText(existing) && !awaitsAnswer(existing)) htmx.swap(existing, incoming.outerHTML, { swapStyle: "outerHTML" });
         return;
       }
     }
     if (target.matches("form") || (target.id && target.id.indexOf("message-") === 0 && target.querySelector("form"))) {
       evt.detail.shouldSwap = false;
     }
-    // Nor a message whose Edit or Delete is on its way: the answer replaces the element it was
-    // aimed at, which must still be on the page (it brings the fresh version itself).
-    var inflight = target.id && target.querySelector && target.querySelector(".htmx-request");
-    if (inflight && inflight.getAttribute("hx-target") === "#" + target.id) evt.detail.shouldSwap = false;
+    // Nor a message whose Edit or Delete is on its way (it brings the fresh version itself).
+    if (awaitsAnswer(target)) evt.detail.shouldSwap = false;
   });
   body.addEventListener("htmx:beforeSwap", function (evt) {
     var elt = evt.detail.requestConfig && evt.detail.requestConfig.elt;
