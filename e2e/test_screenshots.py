@@ -72,3 +72,15 @@ def test_main_pages_fit_and_follow_the_colour_mode(open_session, demo_data, widt
     page.goto("/compose/")
     expect(page.get_by_label("To", exact=True)).to_be_visible()
     shoot(page, "compose", width=width, mode=mode)
+
+    page.goto("/search/?q=train")
+    expect(page.get_by_role("link", name=re.compile("train", re.I)).first).to_be_visible()
+    shoot(page, "search", width=width, mode=mode)
+
+    page.goto("/notifications/")
+    expect(page.get_by_role("heading", name="Notifications")).to_be_visible()
+    shoot(page, "notifications", width=width, mode=mode)
+
+    page.goto("/settings/")
+    expect(page.get_by_label("Display name")).to_be_visible()
+    shoot(page, "settings", width=width, mode=mode)
