@@ -12,6 +12,23 @@ def _clear_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _one_rate_limit_window(monkeypatch):
+    """Each test counts its requests in one rate-limit window. django-ratelimit's windows are
+    aligned to the clock, so a test crossing a boundary would start counting again (a flaky
+    "no 429"); here each (key, period) keeps the window it first got."""
+    from django_ratelimit import core
+
+    original, windows = core._get_window, {}
+
+    def window(value, period):
+        if (value, period) not in windows:
+            windows[value, period] = original(value, period)
+        return windows[value, period]
+
+    monkeypatch.setattr(core, "_get_window", window)
+
+
 @pytest.fixture
 def make_user(django_user_model):
     def make(username, password="pw-for-tests-123"):
