@@ -262,6 +262,12 @@ class CursorPageQuery(serializers.Serializer):
     limit = serializers.IntegerField(min_value=1, max_value=settings.API_MAX_PAGE_SIZE, default=settings.API_PAGE_SIZE)
 
 
+class NotificationPageQuery(CursorPageQuery):
+    kind = serializers.ChoiceField(
+        choices=Notification.Kind.choices, required=False, help_text="Only notifications of this kind."
+    )
+
+
 class HistoryQuery(serializers.Serializer):
     before = message_id(required=False, help_text="Versions older than this history row (the `older` of the page before).")
 

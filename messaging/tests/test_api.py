@@ -302,6 +302,24 @@ def test_notifications_read_one_and_all(alice, bob, bob_api, message):
     assert not Notification.objects.filter(user=bob, read=False).exists()
 
 
+def test_notifications_filter_by_kind_as_the_page_does(alice, bob, alice_api, bob_api, message):
+    actions.reply_to_message(message, sender=bob, content="a reply")
+    actions.mark_conversation_read(message.conversation, user=bob)  # alice gets a read receipt
+    url = reverse("api:notification-list")
+    kinds = lambda data: [n["kind"] for n in data["results"]]  # noqa: E731
+    assert set(kinds(alice_api.get(url).json())) == {"reply", "read"}
+    assert kinds(alice_api.get(url, {"kind": "read"}).json()) == ["read"]
+    assert kinds(alice_api.get(url, {"kind": "message"}).json()) == []
+    assert kinds(bob_api.get(url, {"kind": "message"}).json()) == ["message"]
+    # The next page keeps the kind.
+    for n in range(3):
+        actions.send_message(alice, to=bob, content=f"more {n}")
+    first = bob_api.get(url, {"kind": "message", "limit": 2}).json()
+    assert "kind=message" in first["next"]
+    assert kinds(bob_api.get(first["next"]).json()) == ["message", "message"]
+    error_of(alice_api.get(url, {"kind": "nonsense"}), 400)
+
+
 def test_me_and_user_search(alice, bob, make_user, alice_api):
     bob.email = "bob@example.com"
     bob.save()
