@@ -421,7 +421,11 @@
   });
   // Decided before the swap (what was acted on is still in the page), done once it has settled.
   function focusLater(find) {
+    var before = document.activeElement;
     window.setTimeout(function () {
+      // Not when the person has gone on meanwhile (typing in another field): theirs wins.
+      var now = document.activeElement;
+      if (now && now !== before && now !== body && now.matches("input, textarea, select")) return;
       var elt = find();
       if (elt && document.body.contains(elt)) elt.focus();
     }, 80);
@@ -435,7 +439,10 @@
     var byId = function () { return targetId ? document.getElementById(targetId) : null; };
     if (status === 422 || status === 429) {
       // A form sent back with errors: the first field that needs attention.
-      focusLater(function () { var form = byId() || target; return form && form.querySelector(".is-invalid, textarea, input:not([type=hidden])"); });
+      focusLater(function () {
+        var form = byId() || target;
+        return form && (form.querySelector(".is-invalid") || form.querySelector("textarea, input:not([type=hidden])"));
+      });
     } else if (elt.hasAttribute("data-load-more")) {
       // "Load more" / "Load older": the first of what came in.
       focusLater(function () {
