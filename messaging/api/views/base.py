@@ -79,13 +79,18 @@ def message_page(request, page: AnchoredPage, serializer_class, *, size: int, **
 class CursorListView(ApiView):
     # A list of the user's rows ordered by time (conversations, notifications), a page at a time
     # after the `cursor` that the page before gave as `next`. Subclasses name the selector and
-    # the serializer, and their schema with extend_schema_view.
+    # the serializer, and their schema with extend_schema_view. A query serializer with more
+    # fields than cursor and limit (a filter, such as ?kind=) passes them to the selector, and
+    # the next page keeps them.
 
-    page_of: Callable  # a selector: (user, *, cursor, size) -> Page
+    page_of: Callable  # a selector: (user, *, cursor, size, **filters) -> Page
     page_serializer: type
+    query_serializer: type = CursorPageQuery
 
     def get(self, request):
-        params = query(request, CursorPageQuery)
-        page: Page = type(self).page_of(request.user, cursor=params.get("cursor"), size=params["limit"])
-        next_link = link(request, cursor=page.next_cursor, limit=params["limit"]) if page.has_next else None
+        params = query(request, self.query_serializer)
+        cursor, limit = params.pop("cursor", None), params.pop("limit")
+        filters = {name: value for name, value in params.items() if value not in (None, "")}
+        page: Page = type(self).page_of(request.user, cursor=cursor, size=limit, **filters)
+        next_link = link(request, cursor=page.next_cursor, limit=limit, **filters) if page.has_next else None
         return Response(self.page_serializer({"results": page.items, "next": next_link}).data)

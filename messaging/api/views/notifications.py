@@ -9,7 +9,7 @@ from ... import actions, selectors
 from ...access import get_notification_for
 from .. import serializers as s
 from ..schema import answers
-from .base import ApiView, CursorListView, link, query
+from .base import ApiView, CursorListView
 
 
 @extend_schema_view(
@@ -21,14 +21,7 @@ from .base import ApiView, CursorListView, link, query
 class NotificationListView(CursorListView):
     page_of = staticmethod(selectors.notifications_page)
     page_serializer = s.NotificationPageSerializer
-
-    def get(self, request):
-        # As the page's tabs: ?kind= keeps to one kind, and the next page keeps it too.
-        params = query(request, s.NotificationPageQuery)
-        kind = params.get("kind")
-        page = selectors.notifications_page(request.user, cursor=params.get("cursor"), size=params["limit"], kind=kind)
-        next_link = link(request, cursor=page.next_cursor, limit=params["limit"], kind=kind) if page.has_next else None
-        return Response(self.page_serializer({"results": page.items, "next": next_link}).data)
+    query_serializer = s.NotificationPageQuery  # ?kind=, as the page's tabs
 
 
 class NotificationReadView(ApiView):
