@@ -13,7 +13,8 @@ from __future__ import annotations
 import functools
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.utils.cache import _generate_cache_header_key, _generate_cache_key  # cache_page's own keys
 from django.views.decorators.cache import cache_page
 from django.views.decorators.vary import vary_on_cookie, vary_on_headers
 
@@ -38,18 +39,43 @@ def cached_per_session(view):
 
     The response always says `Cache-Control: private, no-store`: the server keeps the
     copy, no proxy or browser does (a browser cache would outlive a logout).
+
+    A hit costs one cache round trip: with the session and the conversation's mark, the
+    same read fetches cache_page's two keys (its list of Vary headers and, by the list
+    this view's responses have had so far, the page under it). The page is used only
+    when the list read back is that list, so it is the very copy cache_page would have
+    found; otherwise cache_page looks it up itself (two more round trips).
     """
     cached = cache_page(settings.CACHE_MIDDLEWARE_SECONDS)(vary_on_cookie(vary_on_headers("HX-Request")(view)))
+    seen_headers: list = []  # the Vary header list cache_page last stored for this view (one per process)
 
     @functools.wraps(view)
     def wrapper(request, conversation_id, *args, **kwargs):
         session_key = session_key_of(request)
+        response = None
         usable = False
         if session_key:
+            page_cache = caches[settings.CACHE_MIDDLEWARE_ALIAS]
+            prefix = settings.CACHE_MIDDLEWARE_KEY_PREFIX
             keys = [session_cache_key(session_key), gone_key(conversation_id)]
-            found = cache.get_many(keys)
+            header_key = page_key = None
+            guess = list(seen_headers)  # as it is now: another thread may change it meanwhile
+            if request.method == "GET":
+                header_key = _generate_cache_header_key(prefix, request)
+                keys.append(header_key)
+                if guess:
+                    page_key = _generate_cache_key(request, "GET", guess, prefix)
+                    keys.append(page_key)
+            found = page_cache.get_many(keys)
             usable = live_session_user_id(found.get(keys[0])) is not None and not found.get(keys[1])
-        response = (cached if usable else view)(request, conversation_id, *args, **kwargs)
+            if usable and header_key:
+                headers = found.get(header_key)
+                if headers is not None and guess and headers == guess:
+                    response = found.get(page_key)
+                elif headers is not None:
+                    seen_headers[:] = headers
+        if response is None:
+            response = (cached if usable else view)(request, conversation_id, *args, **kwargs)
         response["Cache-Control"] = "private, no-store"
         response.headers.pop("Expires", None)
         return response

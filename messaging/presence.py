@@ -52,10 +52,11 @@ def _stored(value) -> tuple[float, float] | None:
 
 
 def heartbeat(user_id: int, *, found: dict | None = None) -> bool:
-    """The user's tab is open now. One cache write; a database write at most once per
-    PRESENCE_WRITE_SECONDS (per user, whatever the number of tabs). `found`: the user's
-    keys already read (cache.get_many), so the badge poll's one round trip stays one.
-    Returns whether it wrote to the database."""
+    """The user's tab is open now. A cache write at most once per PRESENCE_BEAT_SECONDS
+    (several tabs, or polls in quick succession, would otherwise each write the same "now"),
+    a database write at most once per PRESENCE_WRITE_SECONDS (per user, whatever the number
+    of tabs). `found`: the user's keys already read (cache.get_many), so the badge poll's
+    one round trip stays one. Returns whether it wrote to the database."""
     from . import actions
 
     key = presence_key(user_id)
@@ -63,6 +64,8 @@ def heartbeat(user_id: int, *, found: dict | None = None) -> bool:
     at = now()
     last_written = stored[1] if stored else 0.0
     write = at - last_written >= settings.PRESENCE_WRITE_SECONDS
+    if stored and not write and 0 <= at - stored[0] < settings.PRESENCE_BEAT_SECONDS:
+        return False  # seen moments ago: "online" already says so
     cache.set(key, (at, at if write else last_written), CACHE_TTL)
     if write:
         try:

@@ -205,6 +205,7 @@ LIVE_SAFETY_POLL_SECONDS = 60
 # PRESENCE_NOTIFY_EVERY_SECONDS per person.
 PRESENCE_ONLINE_SECONDS = env.int("PRESENCE_ONLINE_SECONDS", default=120)
 PRESENCE_WRITE_SECONDS = 60
+PRESENCE_BEAT_SECONDS = 15  # a beat within this of the last one writes nothing (well inside ONLINE)
 PRESENCE_NOTIFY_EVERY_SECONDS = 3600
 
 # Django's cached_db sessions, recording each session's user (messaging/sessions.py): a

@@ -4,6 +4,9 @@ from django.urls import include, path
 from messaging.views import accounts
 
 urlpatterns = [
+    # The app first: every open tab polls two of its URLs (the badge, the cached partial), and a
+    # URL is found by trying the patterns in order. No other prefix here overlaps its paths.
+    path("", include("messaging.urls")),
     path("healthz", accounts.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/signup/", accounts.signup, name="signup"),
@@ -12,7 +15,6 @@ urlpatterns = [
     path("accounts/password_change/", accounts.PasswordChangeView.as_view(), name="password_change"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/", include("messaging.api.urls")),
-    path("", include("messaging.urls")),
 ]
 
 # JSON under /api/ (messaging/api/errors.py), the HTML pages elsewhere.

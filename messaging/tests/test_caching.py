@@ -77,3 +77,64 @@ def test_a_url_without_version_is_not_cached(alice, bob, bob_client, message):
     bob_client.get(url, headers=HX)
     actions.send_message(alice, to=bob, content="arrives later")
     assert "arrives later" in bob_client.get(url, headers=HX).content.decode()
+
+
+# --- One cache round trip for a hit ----------------------------------------------------------
+
+
+def count_cache_reads(monkeypatch):
+    """The reads the code asks of the cache (with Redis, each is a round trip); LocMemCache's
+    get_many calling its own get per key is one."""
+    from django.core.cache import caches
+
+    page_cache, reads, inside = caches["default"], [], []
+
+    def counted(name, original):
+        def read(*args, **kwargs):
+            if not inside:
+                reads.append(name)
+            inside.append(name)
+            try:
+                return original(*args, **kwargs)
+            finally:
+                inside.pop()
+
+        return read
+
+    for name in ("get", "get_many", "has_key"):
+        monkeypatch.setattr(page_cache, name, counted(name, getattr(page_cache, name)))
+    return reads
+
+
+def test_a_hit_is_one_cache_read_and_no_query(bob, bob_client, message, monkeypatch, django_assert_num_queries):
+    url = partial_url(message.conversation, message.conversation.version)
+    first = bob_client.get(url, headers=HX)  # rendered and stored by cache_page
+    bob_client.get(url, headers=HX)  # the first hit learns the view's Vary list
+    reads = count_cache_reads(monkeypatch)
+    with django_assert_num_queries(0):
+        hit = bob_client.get(url, headers=HX)
+    assert reads == ["get_many"]
+    assert hit.content == first.content and hit["Cache-Control"] == "private, no-store"
+
+
+@pytest.mark.parametrize("case", ["page evicted", "vary list changed"])
+def test_a_hit_that_cannot_be_used_as_read_is_looked_up_again(alice, bob, bob_client, message, case):
+    from django.core.cache import cache
+
+    url = partial_url(message.conversation, message.conversation.version)
+    bob_client.get(url, headers=HX)
+    bob_client.get(url, headers=HX)
+
+    def stored(kind):  # cache_page's keys, as the code asks for them (LocMemCache adds ":1:")
+        return [key.split(":", 2)[2] for key in cache._cache if f".{kind}." in key]
+
+    assert stored("cache_header") and stored("cache_page")
+    if case == "page evicted":
+        cache.delete_many(stored("cache_page"))
+    else:  # the header list now names another header: the page under the old list is not this one
+        for key in stored("cache_header"):
+            cache.set(key, ["HTTP_ACCEPT_LANGUAGE"])
+    message.content = "changed under the cache"  # not through an action: the version stays
+    message.save(update_fields=["content"])
+    html = bob_client.get(url, headers=HX).content.decode()
+    assert 'data-testid="message"' in html and "changed under the cache" in html  # rendered again, not a stale guess

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 from datetime import UTC, datetime, timedelta
+from unittest.mock import patch
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -129,6 +130,24 @@ def test_the_database_is_written_at_most_once_a_minute(bob, clock):
     assert presence.heartbeat(bob.pk) is True  # a minute on
     bob.profile.refresh_from_db()
     assert bob.profile.last_seen.timestamp() == pytest.approx(clock.now)
+
+
+def test_polls_in_quick_succession_write_the_cache_once_and_keep_you_online(alice, bob, alice_client, message, clock, settings):
+    conversation = message.conversation
+    presence.heartbeat(bob.pk)
+    with patch.object(presence.cache, "set", wraps=presence.cache.set) as writes:
+        for _ in range(5):  # five tabs, or polls without pause, within the beat window
+            clock.advance(settings.PRESENCE_BEAT_SECONDS / 6)
+            presence.heartbeat(bob.pk)
+        assert writes.call_count == 0
+        clock.advance(settings.PRESENCE_BEAT_SECONDS)
+        presence.heartbeat(bob.pk)  # the window has passed: this beat is recorded
+        assert writes.call_count == 1
+    # Seen up to a beat window ago still counts in full: online until the online window ends.
+    clock.advance(settings.PRESENCE_ONLINE_SECONDS - 1)
+    assert header_presence(alice_client, conversation) == "online"
+    clock.advance(2)
+    assert header_presence(alice_client, conversation).startswith("last seen")
 
 
 def test_the_conditional_update_writes_once_for_racing_tabs(bob):

@@ -268,6 +268,18 @@ def test_badge_token_follows_writes(alice, bob, alice_client, bob_client, messag
     assert 'data-unread-count="2"' in bob_client.get(reverse("messaging:unread-badge"), headers=headers).content.decode()
 
 
+def test_a_token_checked_before_still_expires(bob_client, message, settings, django_assert_num_queries):
+    """Each process checks a token's signature once; its age, on every poll."""
+    headers = {**HX, "X-Badge-Token": badge_token_of(bob_client)}
+    bob_client.get(reverse("messaging:unread-badge"), headers=headers)  # the count, into the cache
+    with django_assert_num_queries(0):  # the token is taken: no session or user lookup
+        assert "X-Badge-Token" not in bob_client.get(reverse("messaging:unread-badge"), headers=headers)
+    settings.UNREAD_BADGE_TOKEN_MAX_AGE = -1  # the same token, now past its age
+    response = bob_client.get(reverse("messaging:unread-badge"), headers=headers)
+    # Refused: answered as a signed-in request, which hands out a token again.
+    assert 'data-unread-count="1"' in response.content.decode() and "X-Badge-Token" in response
+
+
 @pytest.mark.parametrize("case", ["forged", "other salt", "expired", "not a number", "huge"])
 def test_badge_without_a_valid_token_is_a_signed_in_request(
     client, bob, bob_client, message, case, settings, django_assert_num_queries
