@@ -13,6 +13,7 @@ with the names given as `conditions`): no filters, tags or comparisons on them.
 from __future__ import annotations
 
 from django.template.loader import get_template
+from django.utils.formats import date_format
 from django.utils.safestring import SafeString, mark_safe
 
 MARK = "\x00"  # never in a value: message text and usernames refuse NUL
@@ -55,3 +56,31 @@ class RowTemplate:
 
     def render_all(self, rows) -> SafeString:
         return mark_safe("".join(self.render(row) for row in rows))
+
+
+class TimeLabels:
+    """A reader's labels for message times, exactly as date_format() words them, with
+    date_format() (localised day and month names) called once per day shown instead of once
+    per message: a page of replies spans few days, and those calls were most of a row's cost.
+    `local`: an aware datetime already in the reader's zone; `today`: the reader's date."""
+
+    def __init__(self, today):
+        self.today = today
+        self.days: dict = {}
+
+    def _day(self, local) -> tuple[str, str, str]:
+        key = (local.date(), local.utcoffset())  # the zone's name can change within a day (DST)
+        day = self.days.get(key)
+        if day is None:
+            day = self.days[key] = (date_format(local, "j M"), date_format(local, "l j F Y"), date_format(local, "T"))
+        return day
+
+    def title(self, local) -> str:
+        """As date_format(local, "l j F Y, H:i T"): the full date, time and zone (a tooltip)."""
+        _, long_day, zone = self._day(local)
+        return f"{long_day}, {local:%H:%M} {zone}"
+
+    def short(self, local) -> str:
+        """The clock time today, else as date_format(local, "j M, H:i")."""
+        hm = f"{local:%H:%M}"
+        return hm if local.date() == self.today else f"{self._day(local)[0]}, {hm}"

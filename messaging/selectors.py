@@ -27,6 +27,7 @@ from .diffing import Chunk, word_diff
 from .models import Conversation, Message, MessageHistory, Notification
 from .templatetags.chat import display_name, message_text
 from .pagination import PAGE_SIZE, AnchoredPage, Page, anchored_page, keyset_page
+from .rendering import TimeLabels
 from .threads import Node, Outline, Run, build_tree, outline, runs_of, walk
 
 User = get_user_model()
@@ -378,6 +379,7 @@ class _ThreadRows:
         self.zone = timezone.get_current_timezone()
         self.today = self.now.astimezone(self.zone).date()
         self.when: dict = {}  # by whole minute: replies close in time share their labels
+        self.labels = TimeLabels(self.today)
         self.reply_url = _Urls("messaging:message-reply")
         self.history_url = _Urls("messaging:message-history")
         self.closes = [SafeString(""), SafeString("</div>")]
@@ -414,8 +416,7 @@ class _ThreadRows:
         minute = local.replace(second=0, microsecond=0)
         when = self.when.get(minute)
         if when is None:
-            label = local.strftime("%H:%M") if local.date() == self.today else date_format(local, "j M, H:i")
-            when = self.when[minute] = {"hm": label, "title": date_format(local, "l j F Y, H:i T")}
+            when = self.when[minute] = {"hm": self.labels.short(local), "title": self.labels.title(local)}
         return when
 
 

@@ -1,5 +1,6 @@
 """Issue 16: every statement of a write through its view, the kept unread counts, the unread page's plan."""
 
+from datetime import UTC as UTC_
 from datetime import timedelta
 
 import pytest
@@ -175,3 +176,49 @@ def test_the_unread_page_uses_its_index_after_analyze(alice, bob, carol):
         plan = "\n".join(" ".join(str(c) for c in row) for row in cursor.fetchall())
     assert "msg_unread_page_idx" in plan, plan
     assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
+
+
+# --- Time labels: localised once per day, worded as date_format() words them -------------------
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Paris", "Asia/Kolkata", "America/St_Johns"])
+@pytest.mark.parametrize("language", ["en", "fr", "de"])
+def test_time_labels_read_as_date_format_gives_them(zone, language):
+    from zoneinfo import ZoneInfo
+
+    from django.utils import translation
+    from django.utils.formats import date_format
+
+    from messaging.rendering import TimeLabels
+
+    tz = ZoneInfo(zone)
+    today = timezone.datetime(2026, 3, 29, tzinfo=tz).date()  # Paris and others change clocks this night
+    moments = [timezone.datetime(2026, 3, 28, 22, 0, tzinfo=UTC_) + timedelta(minutes=37 * i) for i in range(60)]
+    moments.append(timezone.datetime(2025, 12, 31, 23, 59, tzinfo=UTC_))
+    with translation.override(language):
+        labels = TimeLabels(today)
+        for moment in moments * 2:  # the second pass is served from the days already worded
+            local = moment.astimezone(tz)
+            assert labels.title(local) == date_format(local, "l j F Y, H:i T")
+            expected_short = local.strftime("%H:%M") if local.date() == today else date_format(local, "j M, H:i")
+            assert labels.short(local) == expected_short
+
+
+@pytest.mark.parametrize("text", [
+    "plain words", "<script>alert('x')</script> & \"quotes\"", "two\r\nlines\rand\nmore", "see https://example.com/?a=1&b=<2>",
+    "www.example.com\r\nnext line", "", "tab\there ' \" < > &",
+])  # fmt: skip
+def test_message_text_is_escaped_as_escape_and_normalize_newlines_would(text):
+    from django.utils.html import escape, urlize
+    from django.utils.text import normalize_newlines
+
+    from messaging.templatetags.chat import LINK_REL, message_text
+
+    normal = normalize_newlines(text)
+    if "://" in normal or "www." in normal:
+        expected = urlize(normal, nofollow=True, autoescape=True).replace(' rel="nofollow"', f' rel="{LINK_REL}" target="_blank"')
+    else:
+        expected = escape(normal)
+    shown = message_text(text)
+    assert shown == expected.replace("\n", "<br>") and hasattr(shown, "__html__")
+    assert "<script>" not in shown and "\r" not in shown
