@@ -2,7 +2,13 @@
 
 import re
 
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
 from playwright.sync_api import expect
+
+from messaging import actions
+from messaging.models import Message
 
 from . import helpers
 
@@ -256,3 +262,41 @@ def test_an_edited_reply_reads_the_same_in_the_list_and_in_open_threads(new_user
         expect(node.get_by_role("link", name="Edited: see earlier versions")).to_be_visible()
         expect(helpers.thread_node(thread, "See you at 10")).to_have_count(0)
         expect(helpers.message_exactly(page, "See you at 11")).to_be_visible()
+
+
+@pytest.fixture
+def pieces_of_three(settings, remote_base_url):
+    if remote_base_url:
+        pytest.skip("makes the server's thread pieces small and writes replies with the actions: needs the local server")
+    settings.THREAD_PAGE_SIZE = 3
+
+
+IDEAS = ["First idea", "Second idea", "Third idea", "Fourth idea", "Fifth idea"]
+
+
+def test_an_open_thread_keeps_the_replies_it_loaded_when_one_arrives(new_user, pieces_of_three):
+    alice, alice_name, bob, bob_name = helpers.start_conversation(new_user, ROOT)
+    people = {u.username: u for u in get_user_model().objects.filter(username__in=[alice_name, bob_name])}
+    root = Message.objects.get(content=ROOT, sender__username=alice_name)
+    for i, idea in enumerate(IDEAS):
+        actions.reply_to_message(root, sender=people[bob_name if i % 2 == 0 else alice_name], content=idea)
+    url = reverse("messaging:thread-detail", args=[root.pk])
+
+    # Alice reads the thread in pieces: three, then "Show more replies" brings the other two.
+    alice.goto(url)
+    thread = helpers.replies(alice)
+    nodes = thread.get_by_test_id("thread-node")
+    expect(nodes).to_have_count(3)
+    alice.get_by_role("link", name="Show more replies").click()
+    expect(nodes).to_have_count(5)
+    expect(alice.get_by_role("link", name="Show more replies")).to_have_count(0)
+
+    # Bob answers the last idea from his own thread page.
+    bob.goto(url)
+    bob.get_by_role("link", name="Show more replies").click()
+    helpers.reply_to(bob, helpers.thread_node(helpers.replies(bob), "Fifth idea"), "Agreed, the fifth")
+
+    # Alice's thread redraws itself with the new reply: the two pieces she had stay, in place.
+    expect(nodes).to_have_count(6, timeout=10_000)
+    expect(nodes).to_contain_text([*IDEAS, "Agreed, the fifth"])
+    expect(alice.get_by_role("link", name="Show more replies")).to_have_count(0)

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connections
 from django.db.models import BooleanField, Case, ExpressionWrapper, Q, Value, When
@@ -296,9 +297,6 @@ def thread(root: Message) -> Thread:
     return Thread(nodes=list(walk(build_tree(root, rows))), version=version)
 
 
-THREAD_PAGE_SIZE = 200
-
-
 @dataclass
 class ThreadPage:
     """One piece of a thread page: its runs of replies (threads.Run, each node a row of
@@ -323,9 +321,15 @@ class _Urls:
         return f"{self.before}{pk}{self.after}"
 
 
-def thread_page(root: Message, *, viewer, after: int | None = None, size: int = THREAD_PAGE_SIZE,
-                anchored: bool = False) -> ThreadPage:
-    """The replies below `root`, `size` at a time in display order, after reply `after`.
+def thread_page(root: Message, *, viewer, after: int | None = None, through: int | None = None,
+                since: int | None = None, size: int | None = None, anchored: bool = False) -> ThreadPage:
+    """The replies below `root`, `size` at a time (settings.THREAD_PAGE_SIZE) in display
+    order, after reply `after`.
+
+    `through` (an open thread redrawing itself, which had shown the replies up to that one,
+    "Show more replies" included): the replies up to it at least, and the ones changed since
+    version `since` that follow it, so a new reply at the end appears without bringing in
+    the older ones still behind the link; at most settings.THREAD_REDRAW_MAX_REPLIES.
 
     One recursive query gives the whole shape in light rows (no model objects); one more
     loads what the piece shows. Every row is made ready here, in one pass: names as the
@@ -344,15 +348,25 @@ def thread_page(root: Message, *, viewer, after: int | None = None, size: int = 
     sql, params = light.query.sql_with_params()
     with connections[light.db].cursor() as cursor:
         cursor.execute(sql, params)
-        shape = outline(root.pk, cursor.fetchall())
-    start = 0
+        light_rows = cursor.fetchall()
+    shape = outline(root.pk, light_rows)
+    order = shape.order
+    start, end = 0, size or settings.THREAD_PAGE_SIZE
     if after:
         try:
-            start = shape.order.index(after) + 1
+            start = order.index(after) + 1
         except ValueError:
-            start = len(shape.order)  # not in this thread (any more): nothing after it
-    piece = shape.order[start : start + size]
-    more = start + size < len(shape.order)
+            start = len(order)  # not in this thread (any more): nothing after it
+        end += start
+    elif through and (position := _position(order, through)) is not None:
+        end = max(end, position + 1)
+        if since is not None:
+            fresh = {row[0] for row in light_rows if row[5] > since}
+            while end < len(order) and order[end] in fresh:
+                end += 1
+        end = min(end, max(settings.THREAD_REDRAW_MAX_REPLIES, size or settings.THREAD_PAGE_SIZE))
+    piece = order[start:end]
+    more = end < len(order)
     rows = {
         row[0]: row
         for row in Message.objects.filter(pk__in=piece).values_list("id", "content", "timestamp", "edited", "deleted_at")
@@ -369,6 +383,13 @@ def thread_page(root: Message, *, viewer, after: int | None = None, size: int = 
     root_row = make.row(root.pk, (root.pk, root.content, root.timestamp, root.edited, root.deleted_at), 1, is_root=True)
     return ThreadPage(root_row, runs, piece[-1] if more else None, max(shape.version, root.changed_version),
                       len(shape.order))  # fmt: skip
+
+
+def _position(order: list[int], pk: int) -> int | None:
+    try:
+        return order.index(pk)
+    except ValueError:  # not in this thread (any more)
+        return None
 
 
 class _ThreadRows:

@@ -190,6 +190,10 @@ UNREAD_BADGE_POLL_SECONDS = 10
 UNREAD_BADGE_TOKEN_MAX_AGE = 15 * 60
 CONVERSATION_POLL_SECONDS = 4
 CACHE_MIDDLEWARE_SECONDS = 60
+# A thread arrives in pieces ("Show more replies"); an open thread that redraws itself keeps
+# the pieces it had, up to THREAD_REDRAW_MAX_REPLIES (messaging/selectors.py, thread_page).
+THREAD_PAGE_SIZE = 200
+THREAD_REDRAW_MAX_REPLIES = 2000
 
 # Live updates (messaging/live.py, messaging/views/events.py). While a tab's event stream
 # is connected, its polls slow to LIVE_SAFETY_POLL_SECONDS (static/js/app.js).

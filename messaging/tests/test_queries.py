@@ -4,11 +4,11 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 
 from messaging import actions
 from messaging.models import Message
-from messaging.selectors import THREAD_PAGE_SIZE
 from messaging.threads import build_tree
 
 from .conftest import HX
@@ -129,21 +129,21 @@ def test_thread_view_queries_are_fixed(alice, bob, bob_client, replies, depth, d
             response = bob_client.get(url, headers=HX)
         html = response.content.decode()
         nodes = re.findall(r'data-testid="thread-node" data-node-of="(\d+)"', html)
-        assert len(nodes) <= THREAD_PAGE_SIZE and not seen & set(nodes)
+        assert len(nodes) <= settings.THREAD_PAGE_SIZE and not seen & set(nodes)
         seen |= set(nodes)
         assert html.count("<div") == html.count("</div>")  # every reply group closed, however deep
         url, pieces = next_piece(html), pieces + 1
-    assert len(seen) == replies and pieces == max(1, -(-replies // THREAD_PAGE_SIZE))
+    assert len(seen) == replies and pieces == max(1, -(-replies // settings.THREAD_PAGE_SIZE))
     # The full page adds nothing per reply: the root is already loaded, the badge is cached.
     with django_assert_max_num_queries(4):
         response = bob_client.get(reverse("messaging:thread-detail", args=[root.pk]))
     html = response.content.decode()
-    assert html.count('data-testid="thread-node"') == min(replies, THREAD_PAGE_SIZE) + 1  # and the root
+    assert html.count('data-testid="thread-node"') == min(replies, settings.THREAD_PAGE_SIZE) + 1  # and the root
     # Without JavaScript, the link is the thread page's next piece.
-    if replies > THREAD_PAGE_SIZE:
+    if replies > settings.THREAD_PAGE_SIZE:
         response = bob_client.get(next_piece(html))
         assert response.status_code == 200 and "<html" in response.content.decode()
-        assert response.content.decode().count('data-testid="thread-node"') == min(replies - THREAD_PAGE_SIZE, THREAD_PAGE_SIZE) + 1
+        assert response.content.decode().count('data-testid="thread-node"') == min(replies - settings.THREAD_PAGE_SIZE, settings.THREAD_PAGE_SIZE) + 1
 
 
 def test_thread_view_runs_the_same_queries_for_1_and_5000_replies(alice, bob, bob_client):

@@ -219,3 +219,76 @@ def test_threads_opened_in_place_add_no_duplicate_ids(tree, alice_client):
     # The thread page keeps one anchor per reply (where a reply sent without JavaScript lands).
     page = alice_client.get(thread_url(tree)).content.decode()
     assert f'id="node-{a1.pk}"' in page and page.count(f'id="node-{a1.pk}"') == 1
+
+
+# --- An open thread redrawing itself keeps the pieces it had ------------------------------------
+
+
+def shown_replies(response) -> list[str]:
+    return re.findall(r'data-testid="thread-node" data-node-of="\d+">.*?<div class="message-body"[^>]*>([^<]*)<',
+                      response.content.decode(), re.S)  # fmt: skip
+
+
+def test_a_redraw_keeps_what_show_more_brought_and_adds_what_is_new(alice, bob, bob_client, message, settings):
+    settings.THREAD_PAGE_SIZE = 3
+    replies = [actions.reply_to_message(message, sender=alice if i % 2 else bob, content=f"reply {i}") for i in range(7)]
+    url = reverse("messaging:thread-detail", args=[message.pk])
+    first = bob_client.get(url, headers=HX)
+    assert shown_replies(first) == ["reply 0", "reply 1", "reply 2"]
+    version = re.search(r"\?since=(\d+)", first.content.decode()).group(1)
+    # Bob pressed "Show more replies" once: he sees five. Nothing changed: nothing to redraw.
+    assert bob_client.get(url, {"since": version, "through": replies[4].pk}, headers=HX).status_code == 204
+    # Alice replies: the redraw has the five he had and the new one, not the two still behind the link.
+    actions.reply_to_message(message, sender=alice, content="reply new")
+    redraw = bob_client.get(url, {"since": version, "through": replies[4].pk}, headers=HX)
+    texts = shown_replies(redraw)
+    assert texts[:5] == ["reply 0", "reply 1", "reply 2", "reply 3", "reply 4"] and "Show more replies" in redraw.content.decode()
+    assert "reply new" not in texts  # it comes after replies 5 and 6, still behind the link
+
+
+def test_a_redraw_of_a_thread_shown_to_its_end_shows_the_new_reply(alice, bob, bob_client, message, settings):
+    settings.THREAD_PAGE_SIZE = 3
+    replies = [actions.reply_to_message(message, sender=alice, content=f"reply {i}") for i in range(5)]
+    url = reverse("messaging:thread-detail", args=[message.pk])
+    version = re.search(r"\?since=(\d+)", bob_client.get(url, headers=HX).content.decode()).group(1)
+    actions.reply_to_message(replies[4], sender=bob, content="an answer to the last")
+    redraw = bob_client.get(url, {"since": version, "through": replies[4].pk}, headers=HX)
+    assert shown_replies(redraw) == ["reply 0", "reply 1", "reply 2", "reply 3", "reply 4", "an answer to the last"]
+    assert "Show more replies" not in redraw.content.decode()
+
+
+@pytest.mark.parametrize("through", ["0", "junk", "999999999"])
+def test_a_redraw_through_nothing_of_this_thread_is_its_first_piece(alice, bob, bob_client, message, settings, carol, through):
+    settings.THREAD_PAGE_SIZE = 2
+    for i in range(4):
+        actions.reply_to_message(message, sender=alice, content=f"reply {i}")
+    elsewhere = actions.send_message(carol, to=bob, content="not in this thread")
+    url = reverse("messaging:thread-detail", args=[message.pk])
+    for value in (through, str(elsewhere.pk)):
+        assert shown_replies(bob_client.get(url, {"through": value}, headers=HX)) == ["reply 0", "reply 1"]
+
+
+def test_a_redraw_brings_no_more_than_its_cap(alice, bob, bob_client, message, settings):
+    settings.THREAD_PAGE_SIZE, settings.THREAD_REDRAW_MAX_REPLIES = 2, 4
+    replies = [actions.reply_to_message(message, sender=alice, content=f"reply {i}") for i in range(6)]
+    url = reverse("messaging:thread-detail", args=[message.pk])
+    redraw = bob_client.get(url, {"through": replies[5].pk}, headers=HX)
+    assert len(shown_replies(redraw)) == 4 and "Show more replies" in redraw.content.decode()
+
+
+def test_pieces_asked_for_by_the_thread_page_reply_back_to_it(alice, bob, bob_client, message, settings):
+    """Replies in a piece the thread page loaded (or redrew) know they are on the thread page:
+    their reply form sends back no row for a conversation list the page does not have."""
+    settings.THREAD_PAGE_SIZE = 1
+    actions.reply_to_message(message, sender=alice, content="first")
+    second = actions.reply_to_message(message, sender=alice, content="second")
+    url = reverse("messaging:thread-detail", args=[message.pk])
+    conversation_url = "http://testserver" + message.conversation.get_absolute_url()
+    for current, on_thread_page in ((f"http://testserver{url}", True), (conversation_url, False)):
+        piece = bob_client.get(url, {"after": message.replies.order_by("pk").first().pk},
+                               headers={**HX, "HX-Current-URL": current}).content.decode()  # fmt: skip
+        hx_reply = re.search(r'hx-get="([^"]*/reply/[^"]*)"', piece).group(1)
+        assert hx_reply.endswith(f"?thread={message.pk}") is on_thread_page
+        assert (f'id="node-{second.pk}"' in piece) is on_thread_page
+    sent = bob_client.post(reverse("messaging:message-reply", args=[second.pk]), {"content": "answer", "thread": message.pk}, headers=HX)
+    assert sent.status_code == 200 and "#message-items" not in sent.content.decode()

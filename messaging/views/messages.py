@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
@@ -149,14 +151,26 @@ def thread_detail(request, message_id):
     # without JavaScript, or swapped in place with htmx.
     after = parse_int(request.GET.get("after")) or None
     fragment = wants_fragment(request)
-    # Only the thread page gives its replies an id (the no-JS reply lands on its #node-<id>):
-    # a reply can be in several threads opened in place on one page.
-    page = selectors.thread_page(root, viewer=request.user, after=after, anchored=not fragment)
+    # Only the thread page gives its replies an id (the no-JS reply lands on its #node-<id>)
+    # and replies from it that know they are there: a reply can be in several threads opened
+    # in place on one page. Its pieces and redraws come by htmx, from the thread page itself.
+    on_thread_page = not fragment or _asked_from(request, reverse("messaging:thread-detail", args=[root.pk]))
     since = parse_int(request.GET.get("since"), -1)
+    # An open thread redrawing itself says the last reply it shows (static/js/app.js): it
+    # keeps what "Show more replies" brought, and gets what is new after it.
+    through = parse_int(request.GET.get("through")) or None
+    page = selectors.thread_page(root, viewer=request.user, after=after, through=through,
+                                 since=since if since >= 0 else None, anchored=on_thread_page)  # fmt: skip
     if since >= 0 and page.version <= since:
         return HttpResponse(status=204)
     context = thread_context(root, page, after=after)
     return render_page(request, "messaging/thread.html", context, fragment="thread-piece" if after else "thread-replies")
+
+
+def _asked_from(request, path: str) -> bool:
+    """An htmx request made by the page at `path` (htmx sends the page's URL with each request)."""
+    current = request.htmx.current_url_abs_path if request.htmx else None
+    return bool(current) and urlsplit(current).path == path
 
 
 THREAD_ROW_FIELDS = ("id", "anchor", "name", "name_you", "to", "iso", "hm", "title", "body", "reply", "reply_hx", "history", "close")

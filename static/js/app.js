@@ -83,6 +83,15 @@
   window.addEventListener("online", resync);
 
   // --- Keep what the reader is doing ----------------------------------------------------------
+  // An open thread redrawing itself (a new reply, the stream, a poll) names the last reply it
+  // shows: the server draws it through that one, so pieces "Show more replies" brought stay.
+  body.addEventListener("htmx:configRequest", function (evt) {
+    var elt = evt.detail.elt;
+    if (!elt.classList || !elt.classList.contains("thread-replies")) return;
+    var nodes = elt.querySelectorAll("[data-node-of]");
+    if (nodes.length) evt.detail.parameters.through = nodes[nodes.length - 1].getAttribute("data-node-of");
+  });
+
   function holdsTypedText(elt) {
     return Array.prototype.some.call(elt.querySelectorAll ? elt.querySelectorAll("textarea") : [], function (box) {
       return box.value !== box.defaultValue;

@@ -59,7 +59,7 @@ def measure_all(conn, plan: dict, *, seed: int, stream, log) -> tuple[Bench, lis
         def check(response):
             ok_status(response)
             # The first piece of the thread ("Show more replies" brings the next).
-            assert response.content.count(b'data-testid="thread-node"') == min(expected, selectors.THREAD_PAGE_SIZE)
+            assert response.content.count(b'data-testid="thread-node"') == min(expected, settings.THREAD_PAGE_SIZE)
 
         return check
 
