@@ -351,12 +351,11 @@ def thread_page(root: Message, *, viewer, after: int | None = None, through: int
         light_rows = cursor.fetchall()
     shape = outline(root.pk, light_rows)
     order = shape.order
-    start, end = 0, size or settings.THREAD_PAGE_SIZE
+    size = size or settings.THREAD_PAGE_SIZE
+    start, end = 0, size
     if after:
-        try:
-            start = order.index(after) + 1
-        except ValueError:
-            start = len(order)  # not in this thread (any more): nothing after it
+        position = _position(order, after)
+        start = len(order) if position is None else position + 1  # gone from it: nothing after it
         end += start
     elif through and (position := _position(order, through)) is not None:
         end = max(end, position + 1)
@@ -364,7 +363,7 @@ def thread_page(root: Message, *, viewer, after: int | None = None, through: int
             fresh = {row[0] for row in light_rows if row[5] > since}
             while end < len(order) and order[end] in fresh:
                 end += 1
-        end = min(end, max(settings.THREAD_REDRAW_MAX_REPLIES, size or settings.THREAD_PAGE_SIZE))
+        end = min(end, max(settings.THREAD_REDRAW_MAX_REPLIES, size))
     piece = order[start:end]
     more = end < len(order)
     rows = {
